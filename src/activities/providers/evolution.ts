@@ -1,0 +1,240 @@
+/**
+ * Evolution API v2 client (self-hosted, Baileys). Reference: providers.md §1.1, §1.9, §1.13.
+ *
+ * - Base URL is the channel's own server (`channel.baseUrl`); there is no public default.
+ * - Auth: header `apikey` (global key or the instance token).
+ * - Paths use the instance NAME (`channel.externalId`), URL-encoded, never its UUID.
+ * - Evolution has no idempotency support: a retried send after a timeout may duplicate the
+ *   message. We still pass `x-idempotency-key` (ignored by Evolution) so fakes and logs can
+ *   correlate retries.
+ */
+import { DEFAULT_TIMEOUT_MS, brief, joinUrl, requestJson, retryAfterMs, type HttpMethod, type HttpResponse } from './http';
+import { ProviderError, type ChannelTarget, type OutboundMessage, type ProviderClient, type SendResult } from './types';
+
+export interface EvolutionClientOptions {
+  timeoutMs?: number;
+  /** Used when a channel has no `baseUrl` (e.g. one shared Evolution server in dev). */
+  defaultBaseUrl?: string;
+}
+
+export interface EvolutionNumberCheck {
+  jid: string;
+  exists: boolean;
+  number: string;
+  name?: string;
+  lid?: string;
+}
+
+export interface EvolutionClient extends ProviderClient {
+  /** `POST /chat/whatsappNumbers/{instance}`: which numbers have WhatsApp. */
+  checkNumbers(channel: ChannelTarget, numbers: string[]): Promise<EvolutionNumberCheck[]>;
+}
+
+const PROVIDER = 'evolution';
+
+/**
+ * zapflow contact key → Evolution `number`: canonical phone digits are sent as digits
+ * (Evolution builds the JID and handles the Brazilian ninth digit itself); `lid:<digits>`
+ * becomes `<digits>@lid` (accepted by Evolution 2.3.6+). Anything else cannot be addressed.
+ */
+export function evolutionNumber(to: string): string {
+  if (/^\d+$/.test(to)) return to;
+  const lid = /^lid:(\d+)$/.exec(to);
+  if (lid) return `${lid[1]}@lid`;
+  if (/^\+\d+$/.test(to)) return to.slice(1);
+  throw new ProviderError(`evolution: cannot address recipient "${to}" (need phone digits or lid:<digits>)`, 'invalid_recipient');
+}
+
+/** The request path and JSON body Evolution expects for one outbound message. */
+export function evolutionSendRequest(number: string, message: OutboundMessage): { route: string; body: Record<string, unknown> } {
+  switch (message.type) {
+    case 'text':
+      return { route: 'sendText', body: { number, text: message.text, linkPreview: message.previewUrl ?? false } };
+    case 'media':
+      return {
+        route: 'sendMedia',
+        body: {
+          number,
+          mediatype: message.mediaType,
+          media: message.url,
+          caption: message.caption,
+          fileName: message.fileName,
+          mimetype: message.mimeType,
+        },
+      };
+    case 'buttons':
+      // Evolution renders `*title*\n\ndescription`: the title is mandatory in practice, so
+      // without a title the body text becomes the title.
+      return {
+        route: 'sendButtons',
+        body: {
+          number,
+          title: message.title ?? message.text,
+          description: message.title !== undefined ? message.text : undefined,
+          footer: message.footer,
+          buttons: message.buttons.map((b) => ({ type: 'reply', displayText: b.title, id: b.id })),
+        },
+      };
+    case 'list':
+      return {
+        route: 'sendList',
+        body: {
+          number,
+          title: message.title ?? message.text,
+          description: message.title !== undefined ? message.text : undefined,
+          footerText: message.footer ?? '', // required by Evolution's schema
+          buttonText: message.buttonText,
+          sections: message.sections.map((s) => ({
+            title: s.title,
+            rows: s.rows.map((r) => ({
+              title: r.title,
+              // Evolution rejects an empty description; leave it out instead.
+              description: r.description ? r.description : undefined,
+              rowId: r.id,
+            })),
+          })),
+        },
+      };
+    case 'template':
+      throw new ProviderError(
+        `evolution: cannot send Meta template "${message.name}": Baileys instances have no templates; send text instead`,
+        'permanent',
+      );
+  }
+}
+
+export function createEvolutionClient(opts: EvolutionClientOptions = {}): EvolutionClient {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+
+  async function call(
+    channel: ChannelTarget,
+    method: HttpMethod,
+    path: string,
+    body?: unknown,
+    extra: { timeoutMs?: number; headers?: Record<string, string> } = {},
+  ): Promise<HttpResponse> {
+    const base = channel.baseUrl || opts.defaultBaseUrl;
+    if (!base) {
+      throw new ProviderError(
+        `evolution: channel ${channel.id} has no baseUrl (Evolution is self-hosted: set the server URL on the channel)`,
+        'permanent',
+      );
+    }
+    const apiKey = channel.credentials.apiKey;
+    if (!apiKey) throw new ProviderError(`evolution: channel ${channel.id} has no apiKey`, 'auth');
+    const url = joinUrl(base, `${path}/${encodeURIComponent(channel.externalId)}`);
+    const res = await requestJson({
+      provider: PROVIDER,
+      method,
+      url,
+      headers: { apikey: apiKey, ...extra.headers },
+      body,
+      timeoutMs: extra.timeoutMs ?? timeoutMs,
+    });
+    if (res.status >= 200 && res.status < 300) return res;
+    throw classifyEvolutionError(res, channel.externalId, `${method} ${path}`);
+  }
+
+  const client: EvolutionClient = {
+    async send(channel, to, message, { idempotencyKey }): Promise<SendResult> {
+      const number = evolutionNumber(to);
+      const { route, body } = evolutionSendRequest(number, message);
+      const res = await call(channel, 'POST', `/message/${route}`, body, {
+        headers: { 'x-idempotency-key': idempotencyKey },
+      });
+      const key = (res.body as { key?: { id?: unknown; remoteJid?: unknown } } | null)?.key;
+      if (!key || typeof key.id !== 'string' || key.id === '') {
+        // 2xx without an id: the message probably went out, so retrying could duplicate it.
+        throw new ProviderError(`evolution: ${route} answered ${res.status} without key.id: ${brief(res.body)}`, 'permanent', {
+          status: res.status,
+          body: res.body,
+        });
+      }
+      const remoteJid = typeof key.remoteJid === 'string' ? key.remoteJid : undefined;
+      return {
+        providerMessageId: key.id,
+        recipient: remoteJid ? remoteJid.split('@')[0]?.split(':')[0] : undefined,
+      };
+    },
+
+    async presence(channel, to, presence, durationMs) {
+      const number = evolutionNumber(to);
+      const delay = Math.max(0, Math.round(durationMs));
+      // Evolution holds the request open for `delay` ms while showing the presence.
+      await call(channel, 'POST', '/chat/sendPresence', { number, presence, delay }, { timeoutMs: timeoutMs + delay });
+    },
+
+    async connectionState(channel) {
+      const res = await call(channel, 'GET', '/instance/connectionState');
+      const b = res.body as { instance?: { state?: unknown }; state?: unknown } | null;
+      const state = b?.instance?.state ?? b?.state;
+      if (typeof state !== 'string') {
+        throw new ProviderError(`evolution: connectionState answered without a state: ${brief(res.body)}`, 'retryable', {
+          status: res.status,
+          body: res.body,
+        });
+      }
+      return { state };
+    },
+
+    async checkNumbers(channel, numbers) {
+      const res = await call(channel, 'POST', '/chat/whatsappNumbers', {
+        numbers: numbers.map((n) => (/^lid:\d+$/.test(n) ? evolutionNumber(n) : n.replace(/^\+/, ''))),
+      });
+      if (!Array.isArray(res.body)) {
+        throw new ProviderError(`evolution: whatsappNumbers answered ${brief(res.body)}`, 'retryable', {
+          status: res.status,
+          body: res.body,
+        });
+      }
+      return res.body as EvolutionNumberCheck[];
+    },
+  };
+  return client;
+}
+
+/** Standalone form of `client.checkNumbers`. */
+export function checkNumbers(
+  channel: ChannelTarget,
+  numbers: string[],
+  opts?: EvolutionClientOptions,
+): Promise<EvolutionNumberCheck[]> {
+  return createEvolutionClient(opts).checkNumbers(channel, numbers);
+}
+
+/** Evolution's error envelope: `{status, error, response: {message: string | unknown[]}}`. */
+export function classifyEvolutionError(res: HttpResponse, instance: string, what: string): ProviderError {
+  const body = res.body as { error?: unknown; message?: unknown; response?: { message?: unknown } } | string | null;
+  const raw = typeof body === 'object' && body !== null ? (body.response?.message ?? body.message ?? body.error) : body;
+  const text = evolutionMessageText(raw) || `HTTP ${res.status}`;
+  const msg = `evolution ${what} (instance "${instance}"): HTTP ${res.status}: ${text}`;
+  const details = { status: res.status, body: res.body };
+
+  if (res.status === 400 && notOnWhatsApp(raw)) {
+    return new ProviderError(`evolution: number not on WhatsApp: ${text}`, 'invalid_recipient', { ...details, code: 'exists_false' });
+  }
+  if (res.status === 400 && /connection closed/i.test(text)) {
+    // The instance is disconnected from WhatsApp: nothing to retry until it reconnects.
+    return new ProviderError(msg, 'permanent', { ...details, code: 'connection_closed' });
+  }
+  if (res.status === 401 || res.status === 403) return new ProviderError(msg, 'auth', details);
+  if (res.status === 404) return new ProviderError(msg, 'permanent', { ...details, code: 'instance_not_found' });
+  if (res.status === 408) return new ProviderError(msg, 'retryable', details);
+  if (res.status === 429) {
+    return new ProviderError(msg, 'rate_limited', { ...details, retryAfterMs: retryAfterMs(res.headers['retry-after']) ?? 1000 });
+  }
+  if (res.status >= 500) return new ProviderError(msg, 'retryable', details);
+  return new ProviderError(msg, 'permanent', details);
+}
+
+function notOnWhatsApp(raw: unknown): boolean {
+  const items = Array.isArray(raw) ? raw : [raw];
+  return items.some((m) => typeof m === 'object' && m !== null && (m as { exists?: unknown }).exists === false);
+}
+
+function evolutionMessageText(raw: unknown): string {
+  if (raw == null) return '';
+  if (typeof raw === 'string') return raw;
+  if (Array.isArray(raw)) return raw.map((m) => (typeof m === 'string' ? m : brief(m, 200))).join('; ');
+  return brief(raw);
+}

@@ -1,0 +1,163 @@
+/**
+ * `zapflow dev`, `zapflow api`, `zapflow worker`: the long-running processes.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { Runtime } from '@temporalio/worker';
+import { eq } from 'drizzle-orm';
+import type { Config } from '../../config';
+import { channels } from '../../db/schema';
+import type { DbHandle } from '../../db/client';
+import type { Logger } from '../../log';
+import { createApp } from '../../api/app';
+import { buildRouters } from '../../api/routes';
+import { listen, type ApiServer } from '../../api/server';
+import { buildProviders, openDatabase, startTemporal, type TemporalRuntime } from '../../runtime';
+import { addChannel } from '../../services/channels';
+import { createTenant } from '../../services/tenants';
+import { startWorker, type RunningWorker } from '../../worker';
+import { createTemporalPinger } from '../../temporal/connect';
+import { CliError } from '../output';
+
+type Stopper = () => Promise<void>;
+
+/** Runs stoppers in reverse order of start on SIGINT/SIGTERM, once; a second signal forces exit. */
+function onShutdown(log: Logger, stoppers: Stopper[]): void {
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) {
+      log.warn('second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    for (const stopper of [...stoppers].reverse()) {
+      await stopper().catch((err) => log.error({ err }, 'error while stopping'));
+    }
+    log.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+function installTemporalRuntime(log: Logger): void {
+  // zapflow owns signal handling: the worker is shut down in order with the API and the dev server.
+  Runtime.install({
+    shutdownSignals: [],
+    logger: {
+      log: (level, message, meta) => log[level === 'TRACE' ? 'trace' : (level.toLowerCase() as 'info')]({ ...meta, component: 'temporal-sdk' }, message),
+      trace: (m, meta) => log.trace({ ...meta, component: 'temporal-sdk' }, m),
+      debug: (m, meta) => log.debug({ ...meta, component: 'temporal-sdk' }, m),
+      info: (m, meta) => log.debug({ ...meta, component: 'temporal-sdk' }, m),
+      warn: (m, meta) => log.warn({ ...meta, component: 'temporal-sdk' }, m),
+      error: (m, meta) => log.error({ ...meta, component: 'temporal-sdk' }, m),
+    },
+  });
+}
+
+async function startApi(config: Config, db: DbHandle, temporal: TemporalRuntime, log: Logger, stoppers: Stopper[]): Promise<ApiServer> {
+  const apiLog = log.child({ component: 'api' });
+  const pinger = createTemporalPinger(temporal.address);
+  stoppers.push(() => pinger.close());
+  const app = createApp({
+    config,
+    db: db.db,
+    pingDb: db.ping,
+    pingTemporal: pinger.ping,
+    log: apiLog,
+    routers: buildRouters({ config, db: db.db, temporal: temporal.client, log: apiLog }),
+  });
+  return listen(app, config.PORT, config.HOST);
+}
+
+async function launchWorker(config: Config, db: DbHandle, temporal: TemporalRuntime, log: Logger): Promise<RunningWorker> {
+  const workerLog = log.child({ component: 'worker' });
+  return startWorker({
+    address: temporal.address,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    deps: { db: db.db, providers: buildProviders(config, db, workerLog), log: workerLog },
+    log: workerLog,
+  });
+}
+
+/** First run of `dev`: a demo tenant with a sandbox channel; its API key is written under DATA_DIR. */
+async function ensureDemoTenant(config: Config, db: DbHandle): Promise<{ created: boolean; keyFile: string; apiKey?: string }> {
+  const keyFile = path.join(config.DATA_DIR, 'demo-api-key.txt');
+  const [existing] = await db.db.select().from(channels).where(eq(channels.externalId, 'demo-sandbox')).limit(1);
+  if (existing) return { created: false, keyFile };
+  const { tenant, apiKey } = await createTenant(db.db, { name: 'Demo' });
+  await addChannel(db.db, { tenantId: tenant.id, provider: 'sandbox', externalId: 'demo-sandbox', name: 'Demo sandbox' });
+  fs.mkdirSync(config.DATA_DIR, { recursive: true });
+  fs.writeFileSync(keyFile, `${apiKey}\n`, { mode: 0o600 });
+  return { created: true, keyFile, apiKey };
+}
+
+export async function runDev(config: Config, log: Logger): Promise<void> {
+  installTemporalRuntime(log);
+  const stoppers: Stopper[] = [];
+  onShutdown(log, stoppers);
+  const db = await openDatabase(config);
+  stoppers.push(() => db.close());
+  await db.migrate();
+  log.info({ driver: db.driver }, 'database ready');
+  const temporal = await startTemporal(config, log, { spawn: true });
+  if (temporal.devServer) stoppers.push(() => temporal.devServer!.stop());
+  stoppers.push(() => temporal.connection.close());
+  const demo = await ensureDemoTenant(config, db);
+  const worker = await launchWorker(config, db, temporal, log);
+  stoppers.push(() => worker.shutdown());
+  const api = await startApi(config, db, temporal, log, stoppers);
+  stoppers.push(() => api.close());
+
+  const lines = [
+    '',
+    'zapflow is running (embedded defaults)',
+    `  API          ${api.url}   (health: ${api.url}/health)`,
+    `  Temporal UI  ${temporal.devServer?.uiUrl ?? `(external Temporal at ${temporal.address})`}`,
+    `  Temporal     ${temporal.address}`,
+    `  Database     ${db.driver === 'pglite' ? `PGlite in ${path.join(config.DATA_DIR, 'pglite')}` : 'PostgreSQL (DATABASE_URL)'}`,
+    demo.created
+      ? `  Demo tenant  created with a sandbox channel; API key (shown once, also in ${demo.keyFile}):\n               ${demo.apiKey}`
+      : `  Demo tenant  API key in ${demo.keyFile}`,
+    '  Ctrl-C stops everything.',
+    '',
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+}
+
+function requireDatabaseUrl(config: Config, command: string): void {
+  if (!config.DATABASE_URL) {
+    throw new CliError(
+      `zapflow ${command} needs DATABASE_URL: the embedded PGlite database serves one process (use \`zapflow dev\` for the all-in-one stack)`,
+    );
+  }
+}
+
+export async function runApi(config: Config, log: Logger): Promise<void> {
+  requireDatabaseUrl(config, 'api');
+  const stoppers: Stopper[] = [];
+  onShutdown(log, stoppers);
+  const db = await openDatabase(config);
+  stoppers.push(() => db.close());
+  const temporal = await startTemporal(config, log, { spawn: false });
+  stoppers.push(() => temporal.connection.close());
+  const api = await startApi(config, db, temporal, log, stoppers);
+  stoppers.push(() => api.close());
+  log.info({ url: api.url }, 'API listening');
+}
+
+export async function runWorkerProcess(config: Config, log: Logger): Promise<void> {
+  requireDatabaseUrl(config, 'worker');
+  installTemporalRuntime(log);
+  const stoppers: Stopper[] = [];
+  onShutdown(log, stoppers);
+  const db = await openDatabase(config);
+  stoppers.push(() => db.close());
+  const temporal = await startTemporal(config, log, { spawn: false });
+  stoppers.push(() => temporal.connection.close());
+  const worker = await launchWorker(config, db, temporal, log);
+  stoppers.push(() => worker.shutdown());
+  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+}

@@ -1,0 +1,144 @@
+/**
+ * The `zapflow` command. A thin commander app: `noun verb` commands, options validated,
+ * `--json` prints exactly one JSON document, errors are one line (stack with --verbose).
+ */
+import { Command, Option } from 'commander';
+import { ZodError } from 'zod';
+import { ConfigError, loadConfig, type Config } from '../config';
+import { logger } from '../log';
+import { openDatabase } from '../runtime';
+import { addChannel, ChannelConflict } from '../services/channels';
+import { createTenant } from '../services/tenants';
+import { PROVIDERS } from '../db/schema';
+import { zodIssues } from '../api/errors';
+import { runApi, runDev, runWorkerProcess } from './commands/serve';
+import { CliError, printJson } from './output';
+
+function config(): Config {
+  return loadConfig();
+}
+
+/** Opens the database for a one-shot command, runs `fn`, always closes. */
+async function withDb<T>(fn: (db: Awaited<ReturnType<typeof openDatabase>>) => Promise<T>): Promise<T> {
+  const cfg = config();
+  let handle;
+  try {
+    handle = await openDatabase(cfg);
+    await handle.ping();
+  } catch (err) {
+    throw new CliError(`database unreachable (${cfg.DATABASE_URL ? 'DATABASE_URL' : 'PGlite'}): ${(err as Error).message}`);
+  }
+  try {
+    return await fn(handle);
+  } finally {
+    await handle.close();
+  }
+}
+
+export function buildProgram(): Command {
+  const program = new Command('zapflow')
+    .description('WhatsApp sales automation on Temporal')
+    .option('--verbose', 'print stack traces on errors')
+    .showHelpAfterError();
+
+  program
+    .command('dev')
+    .description('run everything on embedded defaults: migrations, Temporal dev server + Web UI, API, worker')
+    .action(() => runDev(config(), logger));
+  program
+    .command('api')
+    .description('run the HTTP API (needs DATABASE_URL and TEMPORAL_ADDRESS)')
+    .action(() => runApi(config(), logger));
+  program
+    .command('worker')
+    .description('run the Temporal worker (needs DATABASE_URL and TEMPORAL_ADDRESS)')
+    .action(() => runWorkerProcess(config(), logger));
+  program
+    .command('migrate')
+    .description('apply database migrations')
+    .action(() =>
+      withDb(async (db) => {
+        await db.migrate();
+        process.stdout.write(`migrations applied (${db.driver})\n`);
+      }),
+    );
+
+  const tenants = program.command('tenants').description('manage tenants');
+  tenants
+    .command('create')
+    .description('create a tenant and print its API key (shown once)')
+    .requiredOption('--name <name>', 'tenant name')
+    .option('--timezone <tz>', 'IANA timezone', 'America/Sao_Paulo')
+    .option('--json', 'print one JSON document')
+    .action((opts: { name: string; timezone: string; json?: boolean }) =>
+      withDb(async (db) => {
+        await db.migrate();
+        const { tenant, apiKey } = await createTenant(db.db, { name: opts.name, timezone: opts.timezone });
+        if (opts.json) printJson({ tenantId: tenant.id, name: tenant.name, apiKey });
+        else process.stdout.write(`tenant ${tenant.id} (${tenant.name})\napi key ${apiKey}\n(the key is shown only once)\n`);
+      }),
+    );
+
+  const channels = program.command('channels').description('manage channels (WhatsApp numbers)');
+  channels
+    .command('add')
+    .description('add a channel to a tenant and print its id')
+    .requiredOption('--tenant <id>', 'tenant id')
+    .addOption(new Option('--provider <provider>', 'provider').choices([...PROVIDERS]).makeOptionMandatory())
+    .requiredOption('--external-id <id>', 'Evolution instance name, Meta phone_number_id or LancePilot account')
+    .option('--name <name>', 'display name')
+    .option('--base-url <url>', 'provider base URL (default: the public one; required for evolution)')
+    .option('--api-key <key>', 'Evolution apikey')
+    .option('--webhook-secret <secret>', 'secret Evolution/LancePilot send with webhooks (header or ?token=)')
+    .option('--app-secret <secret>', 'Meta app secret (X-Hub-Signature-256)')
+    .option('--verify-token <token>', 'Meta webhook verify token')
+    .option('--access-token <token>', 'Meta / LancePilot access token')
+    .option('--workspace-id <id>', 'LancePilot workspace id')
+    .option('--allow-groups', 'let group messages trigger automation')
+    .option('--json', 'print one JSON document')
+    .action((opts: Record<string, string | boolean | undefined>) =>
+      withDb(async (db) => {
+        await db.migrate();
+        const channel = await addChannel(db.db, {
+          tenantId: String(opts.tenant),
+          provider: opts.provider as (typeof PROVIDERS)[number],
+          externalId: String(opts.externalId),
+          name: opts.name as string | undefined,
+          baseUrl: opts.baseUrl as string | undefined,
+          apiKey: opts.apiKey as string | undefined,
+          webhookSecret: opts.webhookSecret as string | undefined,
+          appSecret: opts.appSecret as string | undefined,
+          verifyToken: opts.verifyToken as string | undefined,
+          accessToken: opts.accessToken as string | undefined,
+          workspaceId: opts.workspaceId as string | undefined,
+          allowGroups: opts.allowGroups === true ? true : undefined,
+        });
+        if (opts.json) printJson({ channelId: channel.id, tenantId: channel.tenantId, provider: channel.provider, externalId: channel.externalId });
+        else process.stdout.write(`channel ${channel.id} (${channel.provider} ${channel.externalId})\n`);
+      }),
+    );
+  return program;
+}
+
+/** Turns any error into one line on stderr and an exit code. */
+function explain(err: unknown): { message: string; code: number } {
+  if (err instanceof CliError) return { message: err.message, code: err.exitCode };
+  if (err instanceof ConfigError) return { message: err.message, code: 1 };
+  if (err instanceof ChannelConflict) return { message: err.message, code: 1 };
+  if (err instanceof ZodError) {
+    return { message: zodIssues(err).map((i) => `--${i.path.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`).join('; '), code: 2 };
+  }
+  return { message: (err as Error)?.message ?? String(err), code: 1 };
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const { message, code } = explain(err);
+    process.stderr.write(`zapflow: ${message}\n`);
+    if (program.opts().verbose && err instanceof Error) process.stderr.write(`${err.stack}\n`);
+    process.exit(code);
+  }
+}

@@ -1,0 +1,95 @@
+import path from 'node:path';
+import { z } from 'zod';
+import { parseDuration } from './domain/duration';
+
+/**
+ * Configuration: parsed once from the environment with zod. Every duration is a setting
+ * (`500ms`, `3s`, `4h`, `2d` or plain milliseconds) so tests run fast and production runs true.
+ */
+const duration = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === null) {
+        ctx.addIssue({ code: 'custom', message: `"${value}" is not a duration (e.g. 500ms, 3s, 4h, 2d)` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const optionalString = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v.trim()));
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no', 'on', 'off'])
+    .optional()
+    .transform((v) => (v === undefined ? fallback : ['true', '1', 'yes', 'on'].includes(v)));
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  PORT: port(3000),
+  HOST: z.string().default('0.0.0.0'),
+  /** Where embedded defaults keep their files (PGlite database, Temporal SQLite file). */
+  DATA_DIR: z.string().default('.data'),
+  BODY_LIMIT: z.string().default('5mb'),
+
+  /** PostgreSQL URL; unset: embedded PGlite under DATA_DIR. */
+  DATABASE_URL: optionalString.pipe(z.url({ message: 'must be a postgres:// URL' }).optional()),
+  DATABASE_POOL_SIZE: z.coerce.number().int().min(1).max(200).default(10),
+
+  /** Temporal frontend (host:port); unset: zapflow spawns the Temporal CLI dev server. */
+  TEMPORAL_ADDRESS: optionalString,
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().default('zapflow'),
+  TEMPORAL_CLI_PATH: optionalString,
+  TEMPORAL_DEV_PORT: port(7233),
+  TEMPORAL_UI_PORT: port(8233),
+  /** Embedded dev server only: SQLite without fsync. Much faster; a power cut can lose the last writes. */
+  TEMPORAL_DEV_FAST_SQLITE: bool(true),
+
+  /** Admin key for /admin routes; unset: admin routes are disabled. */
+  ADMIN_API_KEY: optionalString,
+
+  META_APP_SECRET: optionalString,
+  META_VERIFY_TOKEN: optionalString,
+  /** Secret accepted from Evolution's global webhook (header or ?token=) for every instance. */
+  EVOLUTION_WEBHOOK_SECRET: optionalString,
+  PROVIDER_TIMEOUT: duration('15s'),
+
+  OPENAI_API_KEY: optionalString,
+  OPENAI_BASE_URL: optionalString,
+  OPENAI_MODEL: z.string().default('gpt-4o-mini'),
+
+  /** Idle contact workflows end after this long with nothing to do. */
+  CONTACT_IDLE_TIMEOUT: duration('10m'),
+  /** How often the dispatcher retries webhook events Temporal did not take. */
+  DISPATCH_RETRY_INTERVAL: duration('5s'),
+  /** Signals in flight at once from the API process to Temporal. */
+  DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
+  HEALTH_TIMEOUT: duration('1s'),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses the environment; throws a ConfigError whose message is one line naming the variable. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const result = configSchema.safeParse(env);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const name = issue.path.join('.') || 'environment';
+    throw new ConfigError(`Invalid configuration: ${name}: ${issue.message}`);
+  }
+  return { ...result.data, DATA_DIR: path.resolve(result.data.DATA_DIR) };
+}

@@ -1,0 +1,245 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
+const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
+
+/** Tenant settings that later features read; all optional with defaults in code. */
+export interface TenantSettings {
+  optOutKeywords?: string[];
+  optOutConfirmation?: string;
+  adminContact?: { channelId: string; phone: string };
+  [key: string]: unknown;
+}
+
+export const tenants = pgTable('tenants', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  timezone: text('timezone').notNull().default('America/Sao_Paulo'),
+  settings: jsonb('settings').$type<TenantSettings>().notNull().default({}),
+  createdAt: createdAt(),
+  updatedAt: updatedAt(),
+});
+
+/** API keys are shown once and stored as a SHA-256 hash; `prefix` identifies a key in lists. */
+export const apiKeys = pgTable(
+  'api_keys',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name').notNull().default('default'),
+    prefix: text('prefix').notNull(),
+    hash: text('hash').notNull(),
+    createdAt: createdAt(),
+    lastUsedAt: timestamp('last_used_at', { withTimezone: true }),
+    revokedAt: timestamp('revoked_at', { withTimezone: true }),
+  },
+  (t) => [uniqueIndex('api_keys_hash_uq').on(t.hash), index('api_keys_tenant_idx').on(t.tenantId)],
+);
+
+export const PROVIDERS = ['evolution', 'meta', 'lancepilot', 'sandbox'] as const;
+export type Provider = (typeof PROVIDERS)[number];
+
+export interface ChannelCredentialsColumn {
+  apiKey?: string;
+  accessToken?: string;
+  appSecret?: string;
+  verifyToken?: string;
+  webhookSecret?: string;
+  workspaceId?: string;
+}
+
+export interface ChannelSettings {
+  /** Group messages trigger automation only when this is on. */
+  allowGroups?: boolean;
+  /** LancePilot: field mapping of the webhook body (see src/ingest/parse/lancepilot.ts). */
+  lancepilotMapping?: Record<string, unknown>;
+  [key: string]: unknown;
+}
+
+/** A WhatsApp number of a tenant, reached through one provider. */
+export const channels = pgTable(
+  'channels',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    provider: text('provider', { enum: PROVIDERS }).notNull(),
+    /** Evolution instance name, Meta phone_number_id, LancePilot account/workspace. */
+    externalId: text('external_id').notNull(),
+    name: text('name'),
+    baseUrl: text('base_url'),
+    credentials: jsonb('credentials').$type<ChannelCredentialsColumn>().notNull().default({}),
+    settings: jsonb('settings').$type<ChannelSettings>().notNull().default({}),
+    connectionState: text('connection_state').notNull().default('unknown'),
+    connectionUpdatedAt: timestamp('connection_updated_at', { withTimezone: true }),
+    qrCode: jsonb('qr_code').$type<{ code?: string; base64?: string; pairingCode?: string | null; at: string }>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('channels_provider_external_uq').on(t.provider, t.externalId),
+    index('channels_tenant_idx').on(t.tenantId),
+  ],
+);
+
+export const contacts = pgTable(
+  'contacts',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    /** Canonical phone digits (E.164 without +), or `lid:…` / `uid:…` when no phone is known. */
+    phone: text('phone').notNull(),
+    name: text('name'),
+    optedOutAt: timestamp('opted_out_at', { withTimezone: true }),
+    tags: text('tags')
+      .array()
+      .notNull()
+      .default(sql`'{}'::text[]`),
+    variables: jsonb('variables').$type<Record<string, string>>().notNull().default({}),
+    lastInboundAt: timestamp('last_inbound_at', { withTimezone: true }),
+    lastOutboundAt: timestamp('last_outbound_at', { withTimezone: true }),
+    /** Automation paused (human handover, bot detected) until this time. */
+    pausedUntil: timestamp('paused_until', { withTimezone: true }),
+    pauseReason: text('pause_reason'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('contacts_tenant_phone_uq').on(t.tenantId, t.phone)],
+);
+
+export const WEBHOOK_EVENT_STATUSES = [
+  'received', // stored, being processed
+  'pending', // accepted, waiting for Temporal to take it
+  'dispatched', // every inbound message handed to its contact workflow
+  'processed', // applied without a workflow (statuses, connection updates)
+  'ignored', // valid, nothing to do (unknown event type, groups)
+  'duplicate', // every item already seen
+  'unroutable', // authenticated, but no channel with that key
+  'rejected', // authenticated, but the body did not parse
+] as const;
+export type WebhookEventStatus = (typeof WEBHOOK_EVENT_STATUSES)[number];
+
+/** Every authenticated webhook POST, raw, before anything else happens. */
+export const webhookEvents = pgTable(
+  'webhook_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    provider: text('provider', { enum: PROVIDERS }).notNull(),
+    tenantId: uuid('tenant_id').references(() => tenants.id, { onDelete: 'cascade' }),
+    channelId: uuid('channel_id').references(() => channels.id, { onDelete: 'set null' }),
+    /** Channel key from the payload (kept for unroutable events). */
+    channelKey: text('channel_key'),
+    eventType: text('event_type'),
+    status: text('status', { enum: WEBHOOK_EVENT_STATUSES }).notNull(),
+    rawBody: text('raw_body').notNull(),
+    error: jsonb('error').$type<{ message: string; path?: string }>(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+    processedAt: timestamp('processed_at', { withTimezone: true }),
+  },
+  (t) => [index('webhook_events_status_idx').on(t.status, t.receivedAt)],
+);
+
+export const MESSAGE_STATUSES = ['received', 'queued', 'sent', 'delivered', 'read', 'played', 'failed'] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+/** Inbound and outbound messages. Unique per (channel, provider message id): the dedupe key. */
+export const messages = pgTable(
+  'messages',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    channelId: uuid('channel_id')
+      .notNull()
+      .references(() => channels.id, { onDelete: 'cascade' }),
+    contactId: uuid('contact_id').references(() => contacts.id, { onDelete: 'set null' }),
+    direction: text('direction', { enum: ['inbound', 'outbound'] }).notNull(),
+    /** contact, zapflow (our automation/API), human (typed on the business phone), api (provider echo). */
+    author: text('author', { enum: ['contact', 'zapflow', 'human', 'api'] }).notNull(),
+    type: text('type').notNull(),
+    body: text('body'),
+    /** Normalised detail: button id/text, media, location… */
+    payload: jsonb('payload').$type<Record<string, unknown>>().notNull().default({}),
+    providerMessageId: text('provider_message_id'),
+    /** Outbound: the sender's idempotency key (workflow id + step); a retry finds the row, never sends twice. */
+    idempotencyKey: text('idempotency_key'),
+    status: text('status', { enum: MESSAGE_STATUSES }).notNull(),
+    error: jsonb('error').$type<Record<string, unknown>>(),
+    webhookEventId: integer('webhook_event_id'),
+    /** Inbound: when the contact workflow took it; null while pending. */
+    dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
+    /** Group/broadcast messages are stored but trigger nothing (unless the channel allows groups). */
+    triggersAutomation: boolean('triggers_automation').notNull().default(true),
+    providerTimestamp: timestamp('provider_timestamp', { withTimezone: true }),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+    readAt: timestamp('read_at', { withTimezone: true }),
+    failedAt: timestamp('failed_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('messages_channel_provider_id_uq').on(t.channelId, t.providerMessageId),
+    uniqueIndex('messages_idempotency_key_uq').on(t.idempotencyKey),
+    index('messages_contact_idx').on(t.contactId, t.createdAt),
+    index('messages_pending_dispatch_idx')
+      .on(t.createdAt)
+      .where(sql`${t.direction} = 'inbound' and ${t.dispatchedAt} is null and ${t.triggersAutomation}`),
+  ],
+);
+
+/** Every status a provider reported, in arrival order; kept even when it precedes its message. */
+export const messageStatusEvents = pgTable(
+  'message_status_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    channelId: uuid('channel_id')
+      .notNull()
+      .references(() => channels.id, { onDelete: 'cascade' }),
+    providerMessageId: text('provider_message_id').notNull(),
+    status: text('status').notNull(),
+    error: jsonb('error').$type<Record<string, unknown>>(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
+    /** Null while the message row it belongs to has not appeared yet. */
+    appliedAt: timestamp('applied_at', { withTimezone: true }),
+    webhookEventId: integer('webhook_event_id'),
+    createdAt: createdAt(),
+  },
+  (t) => [
+    uniqueIndex('message_status_events_uq').on(t.channelId, t.providerMessageId, t.status),
+    index('message_status_events_unapplied_idx')
+      .on(t.channelId, t.providerMessageId)
+      .where(sql`${t.appliedAt} is null`),
+  ],
+);
+
+/** What the sandbox provider "sent": the embedded default's visible output. */
+export const sandboxOutbox = pgTable('sandbox_outbox', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  channelId: uuid('channel_id')
+    .notNull()
+    .references(() => channels.id, { onDelete: 'cascade' }),
+  to: text('to').notNull(),
+  idempotencyKey: text('idempotency_key').notNull().unique(),
+  message: jsonb('message').$type<Record<string, unknown>>().notNull(),
+  providerMessageId: text('provider_message_id').notNull(),
+  createdAt: createdAt(),
+});

@@ -1,0 +1,109 @@
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { messages, messageStatusEvents, type MessageStatus } from '../db/schema';
+
+/** Delivery statuses move forward only: queued → sent → delivered → read/played. failed is terminal. */
+const RANK: Record<string, number> = { received: 0, queued: 0, sent: 1, delivered: 2, read: 3, played: 4 };
+
+/** Statuses a row may be in for `next` to apply. */
+export function statusesBefore(next: MessageStatus): MessageStatus[] {
+  if (next === 'failed') return ['queued', 'sent', 'delivered'];
+  const rank = RANK[next] ?? 0;
+  return (Object.keys(RANK) as MessageStatus[]).filter((s) => s !== 'received' && RANK[s]! < rank);
+}
+
+const TIMESTAMP_COLUMN = {
+  sent: 'sentAt',
+  delivered: 'deliveredAt',
+  read: 'readAt',
+  played: 'readAt',
+  failed: 'failedAt',
+} as const;
+
+export interface StatusUpdate {
+  channelId: string;
+  providerMessageId: string;
+  status: MessageStatus;
+  occurredAt: Date;
+  error?: Record<string, unknown>;
+}
+
+/** Moves the message forward when the update is newer; returns whether a row changed. */
+export async function applyStatus(db: Db, update: StatusUpdate): Promise<boolean> {
+  if (update.status === 'received' || update.status === 'queued') return false;
+  const column = TIMESTAMP_COLUMN[update.status];
+  const set: Record<string, unknown> = { status: update.status, updatedAt: sql`now()` };
+  set[column] = sql`coalesce(${messages[column]}, ${update.occurredAt.toISOString()}::timestamptz)`;
+  if (update.status === 'read' || update.status === 'played') {
+    set.deliveredAt = sql`coalesce(${messages.deliveredAt}, ${update.occurredAt.toISOString()}::timestamptz)`;
+  }
+  if (update.error) set.error = update.error;
+  const rows = await db
+    .update(messages)
+    .set(set)
+    .where(
+      and(
+        eq(messages.channelId, update.channelId),
+        eq(messages.providerMessageId, update.providerMessageId),
+        inArray(messages.status, statusesBefore(update.status)),
+      ),
+    )
+    .returning({ id: messages.id });
+  return rows.length > 0;
+}
+
+/**
+ * Records a provider status report and applies it. A report for a message not stored yet
+ * stays unapplied and is applied by applyPendingStatuses when the row appears.
+ * Returns false for a duplicate report.
+ */
+export async function recordStatus(db: Db, update: StatusUpdate & { webhookEventId?: number }): Promise<boolean> {
+  const inserted = await db
+    .insert(messageStatusEvents)
+    .values({
+      channelId: update.channelId,
+      providerMessageId: update.providerMessageId,
+      status: update.status,
+      error: update.error,
+      occurredAt: update.occurredAt,
+      webhookEventId: update.webhookEventId,
+    })
+    .onConflictDoNothing()
+    .returning({ id: messageStatusEvents.id });
+  if (inserted.length === 0) return false;
+  const exists = await db
+    .select({ id: messages.id })
+    .from(messages)
+    .where(and(eq(messages.channelId, update.channelId), eq(messages.providerMessageId, update.providerMessageId)))
+    .limit(1);
+  if (exists.length > 0) {
+    await applyStatus(db, update);
+    await db.update(messageStatusEvents).set({ appliedAt: sql`now()` }).where(eq(messageStatusEvents.id, inserted[0]!.id));
+  }
+  return true;
+}
+
+/** Applies, in order, statuses that arrived before their message row existed. */
+export async function applyPendingStatuses(db: Db, params: { channelId: string; providerMessageId: string }): Promise<void> {
+  const pending = await db
+    .select()
+    .from(messageStatusEvents)
+    .where(
+      and(
+        eq(messageStatusEvents.channelId, params.channelId),
+        eq(messageStatusEvents.providerMessageId, params.providerMessageId),
+        isNull(messageStatusEvents.appliedAt),
+      ),
+    )
+    .orderBy(asc(messageStatusEvents.occurredAt), asc(messageStatusEvents.id));
+  for (const row of pending) {
+    await applyStatus(db, {
+      channelId: row.channelId,
+      providerMessageId: row.providerMessageId,
+      status: row.status as MessageStatus,
+      occurredAt: row.occurredAt,
+      error: row.error ?? undefined,
+    });
+    await db.update(messageStatusEvents).set({ appliedAt: sql`now()` }).where(eq(messageStatusEvents.id, row.id));
+  }
+}

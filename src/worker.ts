@@ -1,0 +1,77 @@
+/**
+ * The Temporal worker: one task queue, workflows bundled once, activities wired with their
+ * real dependencies. `zapflow worker` runs it alone; `zapflow dev` runs it beside the API.
+ */
+import path from 'node:path';
+import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from './activities';
+import type { Logger } from './log';
+
+export const WORKFLOWS_PATH = path.join(__dirname, 'workflows');
+
+/** Bundles src/workflows once (webpack); the bundle can be reused by several workers. */
+export async function bundleWorkflows(): Promise<WorkflowBundleWithSourceMap> {
+  return bundleWorkflowCode({ workflowsPath: require.resolve(WORKFLOWS_PATH), logger: quietBundlerLogger });
+}
+
+const quietBundlerLogger = {
+  log() {},
+  trace() {},
+  debug() {},
+  info() {},
+  warn() {},
+  error(message: string, meta?: Record<string, unknown>) {
+    console.error(message, meta ?? '');
+  },
+};
+
+export interface WorkerOptions {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  deps: ActivityDeps;
+  workflowBundle?: WorkflowBundleWithSourceMap | { codePath: string };
+  /** Bounds worker memory: about 1 MB per cached workflow. */
+  maxCachedWorkflows?: number;
+  maxConcurrentActivityTaskExecutions?: number;
+  maxConcurrentWorkflowTaskExecutions?: number;
+  log: Logger;
+}
+
+export interface RunningWorker {
+  worker: Worker;
+  connection: NativeConnection;
+  /** Resolves when the worker has stopped. */
+  done: Promise<void>;
+  /** Graceful: stops polling, lets in-flight activities finish, then closes the connection. */
+  shutdown(): Promise<void>;
+}
+
+export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
+  const connection = await NativeConnection.connect({ address: opts.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: opts.namespace,
+    taskQueue: opts.taskQueue,
+    workflowBundle: opts.workflowBundle ?? (await bundleWorkflows()),
+    activities: createActivities(opts.deps),
+    maxCachedWorkflows: opts.maxCachedWorkflows ?? 2000,
+    maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 200,
+    maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTaskExecutions ?? 100,
+    shutdownGraceTime: '10s',
+  });
+  const done = worker.run().finally(() => connection.close().catch(() => {}));
+  let stopping: Promise<void> | undefined;
+  return {
+    worker,
+    connection,
+    done,
+    shutdown() {
+      stopping ??= (async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await done.catch((err) => opts.log.error({ err }, 'worker stopped with an error'));
+      })();
+      return stopping;
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { contactWorkflow } from './contact';

@@ -1,0 +1,289 @@
+/**
+ * Loopback fake of an Evolution API v2 server (providers.md §1.1, §1.9, §1.13).
+ *
+ * Routes: POST /message/{sendText,sendMedia,sendButtons,sendList}/:instance,
+ * POST /chat/sendPresence/:instance, GET /instance/connectionState/:instance,
+ * POST /chat/whatsappNumbers/:instance. Guards run like the real server: unknown instance
+ * → 404 first, then a wrong `apikey` → 401.
+ */
+import { randomBytes } from 'node:crypto';
+import { FakeServer, headerValue, type FakeResponse, type RecordedRequest, type RequestMatcher } from './fakeServer';
+
+export type EvolutionSendKind = 'text' | 'media' | 'buttons' | 'list';
+
+export interface EvolutionSent {
+  instance: string;
+  /** `number` exactly as posted. */
+  number: string;
+  /** The JID the fake resolved it to (Brazilian ninth digit dropped like Evolution's createJid). */
+  remoteJid: string;
+  kind: EvolutionSendKind;
+  body: Record<string, unknown>;
+  providerMessageId: string;
+  receivedAt: number;
+  idempotencyKey?: string;
+}
+
+export interface EvolutionPresence {
+  instance: string;
+  number: string;
+  presence: string;
+  delay: number;
+  receivedAt: number;
+}
+
+export interface EvolutionFakeOptions {
+  /** Global key accepted on every instance. Default `evo-test-key`. */
+  apiKey?: string;
+  /** Per-instance tokens (also accepted on their own instance). */
+  instanceTokens?: Record<string, string>;
+  /** Existing instances, all `open`. Default `['loja-centro']`. */
+  instances?: string[];
+  /** Digits that are not on WhatsApp (send → 400 exists:false; whatsappNumbers → exists:false). */
+  notOnWhatsApp?: Iterable<string>;
+  /** Unknown routes → 404 + `unexpected`. Default true. */
+  strict?: boolean;
+  /** Hold sendPresence open for `delay` ms like the real server does. Default false. */
+  presenceBlocks?: boolean;
+  maxRecorded?: number;
+  latencyMs?: number;
+}
+
+const SEND_ROUTES: Record<string, EvolutionSendKind> = {
+  sendText: 'text',
+  sendMedia: 'media',
+  sendButtons: 'buttons',
+  sendList: 'list',
+};
+
+export class EvolutionFake {
+  readonly server: FakeServer;
+  readonly sent: EvolutionSent[] = [];
+  readonly presences: EvolutionPresence[] = [];
+  readonly notOnWhatsApp: Set<string>;
+  readonly states = new Map<string, string>();
+  apiKey: string;
+  readonly instanceTokens: Record<string, string>;
+  presenceBlocks: boolean;
+
+  constructor(opts: EvolutionFakeOptions = {}) {
+    this.apiKey = opts.apiKey ?? 'evo-test-key';
+    this.instanceTokens = { ...opts.instanceTokens };
+    this.presenceBlocks = opts.presenceBlocks ?? false;
+    this.notOnWhatsApp = new Set(opts.notOnWhatsApp ?? []);
+    for (const name of opts.instances ?? ['loja-centro']) this.states.set(name, 'open');
+    this.server = new FakeServer({ strict: opts.strict ?? true, maxRecorded: opts.maxRecorded, latencyMs: opts.latencyMs });
+
+    for (const route of Object.keys(SEND_ROUTES)) {
+      this.server.route('POST', `/message/${route}/:instance`, (req, p) => this.guard(req, p.instance) ?? this.handleSend(req, p.instance!, route));
+    }
+    this.server.route('POST', '/chat/sendPresence/:instance', (req, p) => this.guard(req, p.instance) ?? this.handlePresence(req, p.instance!));
+    this.server.route('GET', '/instance/connectionState/:instance', (req, p) =>
+      this.guard(req, p.instance) ?? {
+        status: 200,
+        body: { instance: { instanceName: p.instance, state: this.states.get(p.instance!) } },
+      },
+    );
+    this.server.route('POST', '/chat/whatsappNumbers/:instance', (req, p) => this.guard(req, p.instance) ?? this.handleNumbers(req));
+  }
+
+  async start(): Promise<string> {
+    return this.server.start();
+  }
+  close(): Promise<void> {
+    return this.server.close();
+  }
+  get url(): string {
+    return this.server.url;
+  }
+  get requests(): RecordedRequest[] {
+    return this.server.requests;
+  }
+  get unexpected(): RecordedRequest[] {
+    return this.server.unexpected;
+  }
+  failNext(n: number, response: FakeResponse, matcher?: RequestMatcher): () => void {
+    return this.server.failNext(n, response, matcher);
+  }
+  waitFor(predicate?: (req: RecordedRequest) => boolean, timeoutMs?: number): Promise<RecordedRequest> {
+    return this.server.waitFor(predicate, timeoutMs);
+  }
+  reset(): void {
+    this.server.reset();
+    this.sent.length = 0;
+    this.presences.length = 0;
+  }
+
+  addInstance(name: string, state = 'open', token?: string): void {
+    this.states.set(name, state);
+    if (token) this.instanceTokens[name] = token;
+  }
+  setState(name: string, state: 'open' | 'connecting' | 'close' | string): void {
+    this.states.set(name, state);
+  }
+
+  private guard(req: RecordedRequest, instance: string | undefined): FakeResponse | undefined {
+    if (!instance || !this.states.has(instance)) {
+      return evolutionError(404, 'Not Found', [`The "${instance}" instance does not exist`]);
+    }
+    const key = headerValue(req, 'apikey');
+    if (!key || (key !== this.apiKey && key !== this.instanceTokens[instance])) {
+      return { status: 401, body: { status: 401, error: 'Unauthorized', response: { message: 'Unauthorized' } } };
+    }
+    return undefined;
+  }
+
+  private handleSend(req: RecordedRequest, instance: string, route: string): FakeResponse {
+    const kind = SEND_ROUTES[route]!;
+    const body = (isObject(req.body) ? req.body : {}) as Record<string, unknown>;
+    const number = body.number;
+    if (typeof number !== 'string' || number === '') return badRequest(['instance requires property "number"']);
+
+    const invalid = validateSend(kind, body);
+    if (invalid) return badRequest([invalid]);
+
+    const digits = number.split('@')[0]!.replace(/\D/g, '');
+    const remoteJid = toJid(number);
+    if (!number.includes('@') && (this.notOnWhatsApp.has(digits) || this.notOnWhatsApp.has(remoteJid.split('@')[0]!))) {
+      return badRequest([{ jid: remoteJid, exists: false, number }]);
+    }
+    if (this.states.get(instance) !== 'open') return badRequest(['Error: Connection Closed']);
+
+    const id = newEvolutionId();
+    const entry: EvolutionSent = {
+      instance,
+      number,
+      remoteJid,
+      kind,
+      body,
+      providerMessageId: id,
+      receivedAt: req.receivedAt,
+      idempotencyKey: headerValue(req, 'x-idempotency-key'),
+    };
+    this.sent.push(entry);
+    const { messageType, message } = messageContent(kind, body);
+    return {
+      status: 201,
+      body: {
+        key: { remoteJid, fromMe: true, id },
+        pushName: 'Você',
+        status: 'PENDING',
+        message,
+        contextInfo: null,
+        messageType,
+        messageTimestamp: Math.floor(req.receivedAt / 1000),
+        instanceId: instanceUuid(instance),
+        source: 'unknown',
+      },
+    };
+  }
+
+  private handlePresence(req: RecordedRequest, instance: string): FakeResponse {
+    const body = (isObject(req.body) ? req.body : {}) as Record<string, unknown>;
+    if (typeof body.number !== 'string' || typeof body.presence !== 'string') {
+      return badRequest(['instance requires property "number"', 'instance requires property "presence"']);
+    }
+    const delay = typeof body.delay === 'number' ? body.delay : 0;
+    this.presences.push({ instance, number: body.number, presence: body.presence, delay, receivedAt: req.receivedAt });
+    return { status: 201, body: { presence: body.presence }, delayMs: this.presenceBlocks ? delay : 0 };
+  }
+
+  private handleNumbers(req: RecordedRequest): FakeResponse {
+    const numbers = isObject(req.body) ? (req.body as { numbers?: unknown }).numbers : undefined;
+    if (!Array.isArray(numbers)) return badRequest(['instance requires property "numbers"']);
+    return {
+      status: 200,
+      body: numbers.map((n) => {
+        const number = String(n);
+        const jid = toJid(number);
+        const exists = !this.notOnWhatsApp.has(number.replace(/\D/g, '')) && !this.notOnWhatsApp.has(jid.split('@')[0]!);
+        return exists ? { jid, exists, number, name: '' } : { jid, exists, number };
+      }),
+    };
+  }
+}
+
+export async function startEvolutionFake(opts: EvolutionFakeOptions = {}): Promise<EvolutionFake> {
+  const fake = new EvolutionFake(opts);
+  await fake.start();
+  return fake;
+}
+
+/** `3EB0` + 18 upper-case hex digits: the 22-char id shape Baileys gives web-sent messages. */
+export function newEvolutionId(): string {
+  return `3EB0${randomBytes(9).toString('hex').toUpperCase()}`;
+}
+
+/**
+ * Evolution's createJid for a plain number: Brazilian mobiles with DDD ≥ 31 whose digit
+ * after the 9 is ≥ 7 lose the ninth digit (providers.md §1.12).
+ */
+export function toJid(number: string): string {
+  if (number.includes('@')) return number;
+  let digits = number.replace(/\D/g, '');
+  if (digits.length === 13 && digits.startsWith('55')) {
+    const ddd = Number(digits.slice(2, 4));
+    const joker = Number(digits[5]);
+    if (ddd >= 31 && joker >= 7) digits = digits.slice(0, 4) + digits.slice(5);
+  }
+  return `${digits}@s.whatsapp.net`;
+}
+
+function validateSend(kind: EvolutionSendKind, b: Record<string, unknown>): string | undefined {
+  switch (kind) {
+    case 'text':
+      return typeof b.text === 'string' && b.text.trim() !== '' ? undefined : 'Text is required';
+    case 'media':
+      if (!['image', 'video', 'document', 'audio'].includes(String(b.mediatype))) return 'mediatype must be one of image, document, video, audio';
+      return typeof b.media === 'string' && b.media !== '' ? undefined : 'Owned media must be a url or base64';
+    case 'buttons': {
+      if (!Array.isArray(b.buttons) || b.buttons.length === 0) return 'instance requires property "buttons"';
+      const replies = b.buttons.filter((x) => isObject(x) && (x as { type?: unknown }).type === 'reply');
+      if (replies.length > 3) return 'Error: Maximum of 3 reply buttons';
+      return undefined;
+    }
+    case 'list':
+      for (const f of ['title', 'footerText', 'buttonText', 'sections']) {
+        if (b[f] === undefined) return `instance requires property "${f}"`;
+      }
+      return Array.isArray(b.sections) && b.sections.length > 0 ? undefined : 'instance.sections does not meet minimum length of 1';
+  }
+}
+
+function messageContent(kind: EvolutionSendKind, b: Record<string, unknown>): { messageType: string; message: unknown } {
+  switch (kind) {
+    case 'text':
+      return { messageType: 'conversation', message: { conversation: b.text } };
+    case 'media': {
+      const type = `${String(b.mediatype)}Message`;
+      return { messageType: type, message: { [type]: { url: b.media, mimetype: b.mimetype, caption: b.caption, fileName: b.fileName } } };
+    }
+    case 'buttons':
+      return { messageType: 'buttonsMessage', message: { buttonsMessage: { contentText: b.title, footerText: b.footer } } };
+    case 'list':
+      return { messageType: 'listMessage', message: { listMessage: { title: b.title, description: b.description, buttonText: b.buttonText } } };
+  }
+}
+
+function evolutionError(status: number, error: string, message: unknown): FakeResponse {
+  return { status, body: { status, error, response: { message } } };
+}
+
+function badRequest(message: unknown[]): FakeResponse {
+  return evolutionError(400, 'Bad Request', message);
+}
+
+function isObject(v: unknown): v is object {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const uuids = new Map<string, string>();
+function instanceUuid(name: string): string {
+  let id = uuids.get(name);
+  if (!id) {
+    const h = randomBytes(16).toString('hex');
+    id = `${h.slice(0, 8)}-${h.slice(8, 12)}-4${h.slice(13, 16)}-a${h.slice(17, 20)}-${h.slice(20, 32)}`;
+    uuids.set(name, id);
+  }
+  return id;
+}

@@ -1,0 +1,4 @@
+export * from './fakeServer';
+export * from './evolutionFake';
+export * from './metaFake';
+export * from './lancepilotFake';
