@@ -70,6 +70,8 @@ export const configSchema = z.object({
 
   /** Idle contact workflows end after this long with nothing to do. */
   CONTACT_IDLE_TIMEOUT: duration('10m'),
+  /** A person typing on the business phone pauses automation for the contact this long. */
+  HUMAN_TAKEOVER_PAUSE: duration('1h'),
   /** How often the dispatcher retries webhook events Temporal did not take. */
   DISPATCH_RETRY_INTERVAL: duration('5s'),
   /** Signals in flight at once from the API process to Temporal. */

@@ -1,17 +1,14 @@
 import type { Router } from 'express';
-import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
-import type { Db } from '../db/client';
-import type { Logger } from '../log';
+import type { Ingest } from '../ingest/service';
+import { webhookRouter } from './webhooks';
 
 export interface RouteDeps {
   config: Config;
-  db: Db;
-  temporal: Client;
-  log: Logger;
+  ingest: Ingest;
 }
 
 /** Every router of the public API, in mount order. */
-export function buildRouters(_deps: RouteDeps): Router[] {
-  return [];
+export function buildRouters(deps: RouteDeps): Router[] {
+  return [webhookRouter(deps)];
 }

@@ -33,10 +33,6 @@ export const contactStateQuery = defineQuery<ContactState>('state');
 const SEEN_LIMIT = 500;
 const DEFAULT_IDLE_MS = 10 * 60_000;
 
-export function contactWorkflowId(tenantId: string, contactKey: string): string {
-  return `contact:${tenantId}:${contactKey}`;
-}
-
 export async function contactWorkflow(input: ContactWorkflowInput): Promise<ContactState> {
   const state: ContactState = input.state ?? { seen: [], optedOut: false, handled: 0 };
   const seen = new Set(state.seen);

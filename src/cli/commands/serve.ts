@@ -17,6 +17,7 @@ import { addChannel } from '../../services/channels';
 import { createTenant } from '../../services/tenants';
 import { startWorker, type RunningWorker } from '../../worker';
 import { createTemporalPinger } from '../../temporal/connect';
+import { buildIngest } from '../../ingest';
 import { CliError } from '../output';
 
 type Stopper = () => Promise<void>;
@@ -60,13 +61,16 @@ async function startApi(config: Config, db: DbHandle, temporal: TemporalRuntime,
   const apiLog = log.child({ component: 'api' });
   const pinger = createTemporalPinger(temporal.address);
   stoppers.push(() => pinger.close());
+  const { ingest, dispatcher } = buildIngest({ config, db: db.db, client: temporal.client, log: apiLog });
+  dispatcher.start();
+  stoppers.push(() => dispatcher.stop());
   const app = createApp({
     config,
     db: db.db,
     pingDb: db.ping,
     pingTemporal: pinger.ping,
     log: apiLog,
-    routers: buildRouters({ config, db: db.db, temporal: temporal.client, log: apiLog }),
+    routers: buildRouters({ config, ingest }),
   });
   return listen(app, config.PORT, config.HOST);
 }

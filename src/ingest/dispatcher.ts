@@ -1,0 +1,205 @@
+/**
+ * Hands stored inbound messages to their contact workflows (signalWithStart), after the
+ * webhook's 200. Messages of one contact go in order; a message Temporal did not take
+ * stays pending in Postgres and a periodic scan retries it, so stopping Temporal for a
+ * while loses nothing. Duplicated signals are harmless: the contact workflow ignores ids
+ * it has seen.
+ */
+import type { Client } from '@temporalio/client';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { contacts, messages, tenants, type TenantSettings } from '../db/schema';
+import type { InboundType } from '../domain/events';
+import { DEFAULT_OPT_OUT_KEYWORDS } from '../domain/text';
+import type { Logger } from '../log';
+import { ContactPhoneKey, TenantIdKey } from '../temporal/searchAttributes';
+import type { contactWorkflow } from '../workflows/contact';
+import type { ContactMessage, ContactPolicy, InboundSignalPayload } from '../workflows/types';
+import { markDispatched } from './record';
+import { contactWorkflowId } from '../domain/ids';
+
+export interface DispatcherOptions {
+  db: Db;
+  client: Client;
+  taskQueue: string;
+  log: Logger;
+  concurrency: number;
+  retryIntervalMs: number;
+  idleTimeoutMs: number;
+  humanPauseMs: number;
+}
+
+interface PendingRow {
+  id: string;
+  tenantId: string;
+  channelId: string;
+  contactKey: string;
+  providerMessageId: string;
+  direction: 'inbound' | 'outbound';
+  author: 'contact' | 'zapflow' | 'human' | 'api';
+  type: string;
+  body: string | null;
+  payload: Record<string, unknown>;
+  providerTimestamp: Date | null;
+  createdAt: Date;
+  contactName: string | null;
+  settings: TenantSettings;
+}
+
+export class Dispatcher {
+  private readonly chains = new Map<string, Promise<void>>();
+  private readonly inFlight = new Set<string>();
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+  private timer?: NodeJS.Timeout;
+  private scanning?: Promise<void>;
+  private stopped = false;
+
+  constructor(private readonly opts: DispatcherOptions) {}
+
+  /** Starts the periodic scan for messages Temporal has not taken yet. */
+  start(): void {
+    this.timer = setInterval(() => {
+      this.scanning ??= this.scan()
+        .then(() => undefined)
+        .catch((err) => this.opts.log.warn({ err }, 'dispatch scan failed'))
+        .finally(() => (this.scanning = undefined));
+    }, this.opts.retryIntervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.scanning;
+    await Promise.allSettled([...this.chains.values()]);
+  }
+
+  /** Messages stored moments ago: dispatch now without waiting for the scan. */
+  async enqueue(messageIds: string[]): Promise<void> {
+    if (messageIds.length === 0 || this.stopped) return;
+    const rows = await this.loadRows(inArray(messages.id, messageIds));
+    this.schedule(rows);
+  }
+
+  /** Number of messages waiting to be dispatched (for /metrics and tests). */
+  async backlog(): Promise<number> {
+    const [row] = await this.opts.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(messages)
+      .where(and(eq(messages.triggersAutomation, true), isNull(messages.dispatchedAt)));
+    return row?.n ?? 0;
+  }
+
+  /** One pass over pending messages, oldest first. */
+  async scan(limit = 500): Promise<number> {
+    const rows = await this.loadRows(
+      and(eq(messages.triggersAutomation, true), isNull(messages.dispatchedAt), sql`${messages.createdAt} < now() - interval '1 second'`),
+      limit,
+    );
+    const fresh = rows.filter((r) => !this.inFlight.has(r.id));
+    this.schedule(fresh);
+    await Promise.allSettled(fresh.map((r) => this.chains.get(contactWorkflowId(r.tenantId, r.contactKey))));
+    return fresh.length;
+  }
+
+  private async loadRows(where: ReturnType<typeof and>, limit = 1000): Promise<PendingRow[]> {
+    return this.opts.db
+      .select({
+        id: messages.id,
+        tenantId: messages.tenantId,
+        channelId: messages.channelId,
+        contactKey: contacts.phone,
+        providerMessageId: messages.providerMessageId,
+        direction: messages.direction,
+        author: messages.author,
+        type: messages.type,
+        body: messages.body,
+        payload: messages.payload,
+        providerTimestamp: messages.providerTimestamp,
+        createdAt: messages.createdAt,
+        contactName: contacts.name,
+        settings: tenants.settings,
+      })
+      .from(messages)
+      .innerJoin(contacts, eq(contacts.id, messages.contactId))
+      .innerJoin(tenants, eq(tenants.id, messages.tenantId))
+      .where(where)
+      .orderBy(asc(messages.createdAt), asc(messages.providerTimestamp))
+      .limit(limit) as Promise<PendingRow[]>;
+  }
+
+  private schedule(rows: PendingRow[]): void {
+    for (const row of rows) {
+      if (this.inFlight.has(row.id)) continue;
+      this.inFlight.add(row.id);
+      const key = contactWorkflowId(row.tenantId, row.contactKey);
+      const previous = this.chains.get(key) ?? Promise.resolve();
+      const next = previous.then(() => this.dispatchOne(row)).finally(() => this.inFlight.delete(row.id));
+      this.chains.set(key, next);
+      void next.finally(() => {
+        if (this.chains.get(key) === next) this.chains.delete(key);
+      });
+    }
+  }
+
+  private policy(settings: TenantSettings): ContactPolicy {
+    return {
+      optOutKeywords: settings.optOutKeywords?.length ? settings.optOutKeywords : DEFAULT_OPT_OUT_KEYWORDS,
+      humanPauseMs: this.opts.humanPauseMs,
+      idleTimeoutMs: this.opts.idleTimeoutMs,
+    };
+  }
+
+  private async acquire(): Promise<void> {
+    if (this.active < this.opts.concurrency) {
+      this.active++;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  private release(): void {
+    const next = this.waiters.shift();
+    if (next) next();
+    else this.active--;
+  }
+
+  private async dispatchOne(row: PendingRow): Promise<void> {
+    if (this.stopped) return;
+    const message: ContactMessage = {
+      messageId: row.id,
+      providerMessageId: row.providerMessageId,
+      channelId: row.channelId,
+      direction: row.direction,
+      author: row.author as ContactMessage['author'],
+      type: row.type as InboundType,
+      text: row.body ?? undefined,
+      button: row.payload.button as ContactMessage['button'],
+      timestamp: (row.providerTimestamp ?? row.createdAt).getTime(),
+      name: row.contactName ?? undefined,
+    };
+    const payload: InboundSignalPayload = { message, policy: this.policy(row.settings) };
+    await this.acquire();
+    try {
+      await this.opts.client.workflow.signalWithStart<typeof contactWorkflow, [InboundSignalPayload]>('contactWorkflow', {
+        workflowId: contactWorkflowId(row.tenantId, row.contactKey),
+        taskQueue: this.opts.taskQueue,
+        args: [{ tenantId: row.tenantId, contactKey: row.contactKey }],
+        signal: 'inbound',
+        signalArgs: [payload],
+        typedSearchAttributes: [
+          { key: TenantIdKey, value: row.tenantId },
+          { key: ContactPhoneKey, value: row.contactKey },
+        ],
+        staticSummary: `Contact ${row.contactKey}`,
+      });
+      await markDispatched(this.opts.db, { messageId: row.id });
+    } catch (err) {
+      // Stays pending: the scan retries it.
+      this.opts.log.warn({ err: (err as Error).message, messageId: row.id }, 'dispatch to Temporal failed; will retry');
+    } finally {
+      this.release();
+    }
+  }
+}

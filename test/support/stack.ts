@@ -1,0 +1,88 @@
+/**
+ * The ingest stack of one test file, on real parts: its own database, the shared Temporal
+ * dev server with a task queue of its own, a worker, the API with webhooks and dispatcher.
+ */
+import type { Client, Connection } from '@temporalio/client';
+import { createApp } from '../../src/api/app';
+import { buildRouters } from '../../src/api/routes';
+import type { ApiServer } from '../../src/api/server';
+import type { Config } from '../../src/config';
+import { buildIngest, type IngestRuntime } from '../../src/ingest';
+import { addChannel, type AddChannelInput } from '../../src/services/channels';
+import { createTenant } from '../../src/services/tenants';
+import type { ProviderRegistry } from '../../src/services/delivery';
+import { createTemporalPinger } from '../../src/temporal/connect';
+import type { RunningWorker } from '../../src/worker';
+import { connectClient, createTestDb, startTestWorker, testConfig, testLog, testProviders, type TestDb } from './harness';
+import { serve } from './http';
+
+export interface Stack {
+  config: Config;
+  db: TestDb;
+  client: Client;
+  connection: Connection;
+  worker: RunningWorker;
+  ingestRuntime: IngestRuntime;
+  server: ApiServer;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startStack(opts: { env?: Record<string, string>; providers?: (db: TestDb) => ProviderRegistry } = {}): Promise<Stack> {
+  const config = testConfig({ DISPATCH_RETRY_INTERVAL: '300ms', CONTACT_IDLE_TIMEOUT: '20s', ...opts.env });
+  const db = await createTestDb();
+  const { client, connection } = await connectClient();
+  const worker = await startTestWorker({ db, taskQueue: config.TEMPORAL_TASK_QUEUE, providers: opts.providers?.(db) ?? testProviders(db) });
+  const ingestRuntime = buildIngest({ config, db: db.db, client, log: testLog });
+  ingestRuntime.dispatcher.start();
+  const pinger = createTemporalPinger(config.TEMPORAL_ADDRESS!);
+  const app = createApp({
+    config,
+    db: db.db,
+    pingDb: db.ping,
+    pingTemporal: pinger.ping,
+    log: testLog,
+    routers: buildRouters({ config, ingest: ingestRuntime.ingest }),
+  });
+  const server = await serve(app);
+  return {
+    config,
+    db,
+    client,
+    connection,
+    worker,
+    ingestRuntime,
+    server,
+    url: server.url,
+    async close() {
+      await server.close(1000);
+      await ingestRuntime.dispatcher.stop();
+      await worker.shutdown();
+      await pinger.close();
+      await connection.close();
+      await db.drop();
+    },
+  };
+}
+
+export async function seedTenantWithChannel(db: TestDb, name: string, channel: Omit<AddChannelInput, 'tenantId'>) {
+  const { tenant, apiKey } = await createTenant(db.db, { name });
+  const row = await addChannel(db.db, { ...channel, tenantId: tenant.id });
+  return { tenant, apiKey, channel: row };
+}
+
+/** Polls until `fn` returns a truthy value (or throws after timeoutMs). */
+export async function eventually<T>(fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await fn();
+      if (value) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
