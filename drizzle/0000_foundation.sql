@@ -31,6 +31,7 @@ CREATE TABLE "contacts" (
 	"phone" text NOT NULL,
 	"name" text,
 	"opted_out_at" timestamp with time zone,
+	"opt_out_message_id" text,
 	"tags" text[] DEFAULT '{}'::text[] NOT NULL,
 	"variables" jsonb DEFAULT '{}'::jsonb NOT NULL,
 	"last_inbound_at" timestamp with time zone,

@@ -30,7 +30,12 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /** Marks the contact opted out and sends the one confirmation it will still get. */
     async optOutContact(params: { tenantId: string; contactKey: string; channelId: string; triggerMessageId: string }) {
-      await optOutContact(deps.db, { tenantId: params.tenantId, phone: params.contactKey });
+      const byThisMessage = await optOutContact(deps.db, {
+        tenantId: params.tenantId,
+        phone: params.contactKey,
+        messageId: params.triggerMessageId,
+      });
+      if (!byThisMessage) return; // opted out earlier (e.g. before this workflow run): confirmed then
       const tenant = await getTenant(deps.db, { tenantId: params.tenantId });
       const text = tenant?.settings.optOutConfirmation ?? DEFAULT_OPT_OUT_CONFIRMATION;
       await deliverOrFail(deps, {

@@ -9,10 +9,12 @@ import { logger } from '../log';
 import { openDatabase } from '../runtime';
 import { addChannel, ChannelConflict } from '../services/channels';
 import { createTenant } from '../services/tenants';
-import { PROVIDERS } from '../db/schema';
+import { PROVIDERS, WEBHOOK_EVENT_STATUSES, type WebhookEventStatus } from '../db/schema';
+import { listWebhookEvents } from '../db/queries/events';
+import { parseDuration } from '../domain/duration';
 import { zodIssues } from '../api/errors';
 import { runApi, runDev, runWorkerProcess } from './commands/serve';
-import { CliError, printJson } from './output';
+import { CliError, printJson, printTable } from './output';
 
 function config(): Config {
   return loadConfig();
@@ -115,6 +117,35 @@ export function buildProgram(): Command {
         });
         if (opts.json) printJson({ channelId: channel.id, tenantId: channel.tenantId, provider: channel.provider, externalId: channel.externalId });
         else process.stdout.write(`channel ${channel.id} (${channel.provider} ${channel.externalId})\n`);
+      }),
+    );
+  const events = program.command('events').description('inspect stored webhook events');
+  events
+    .command('list')
+    .description('list webhook events, newest first (unroutable, rejected and pending ones need a look)')
+    .addOption(new Option('--status <status>', 'only events with this status').choices([...WEBHOOK_EVENT_STATUSES]))
+    .addOption(new Option('--provider <provider>', 'only this provider').choices([...PROVIDERS]))
+    .option('--since <duration>', 'only events received within this duration (e.g. 24h)')
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--json', 'print one JSON document')
+    .action((opts: { status?: WebhookEventStatus; provider?: string; since?: string; limit: string; json?: boolean }) =>
+      withDb(async (db) => {
+        const sinceMs = opts.since ? parseDuration(opts.since) : undefined;
+        if (sinceMs === null) throw new CliError(`--since: "${opts.since}" is not a duration (e.g. 30m, 24h, 7d)`, 2);
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1) throw new CliError('--limit: must be a positive whole number', 2);
+        const rows = await listWebhookEvents(db.db, {
+          status: opts.status,
+          provider: opts.provider,
+          since: sinceMs !== undefined ? new Date(Date.now() - sinceMs) : undefined,
+          limit,
+        });
+        if (opts.json) printJson(rows);
+        else
+          printTable(
+            rows.map((r) => ({ ...r, error: r.error ? `${r.error.path ? `${r.error.path}: ` : ''}${r.error.message}` : '' })),
+            ['id', 'receivedAt', 'provider', 'status', 'eventType', 'channelKey', 'tenantId', 'error'],
+          );
       }),
     );
   return program;

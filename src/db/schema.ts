@@ -108,6 +108,8 @@ export const contacts = pgTable(
     phone: text('phone').notNull(),
     name: text('name'),
     optedOutAt: timestamp('opted_out_at', { withTimezone: true }),
+    /** The message that opted the contact out: its confirmation is sent once, retries included. */
+    optOutMessageId: text('opt_out_message_id'),
     tags: text('tags')
       .array()
       .notNull()

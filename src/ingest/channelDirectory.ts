@@ -49,6 +49,14 @@ export class ChannelDirectory {
     return row;
   }
 
+  async listByProvider(provider: Provider): Promise<RoutedChannel[]> {
+    return this.db
+      .select({ channel: channels, tenant: { id: tenants.id, timezone: tenants.timezone, settings: tenants.settings } })
+      .from(channels)
+      .innerJoin(tenants, eq(tenants.id, channels.tenantId))
+      .where(eq(channels.provider, provider));
+  }
+
   invalidate(): void {
     this.cache.clear();
   }

@@ -43,6 +43,7 @@ interface PendingRow {
   providerTimestamp: Date | null;
   createdAt: Date;
   contactName: string | null;
+  optedOutAt: Date | null;
   settings: TenantSettings;
 }
 
@@ -119,6 +120,7 @@ export class Dispatcher {
         providerTimestamp: messages.providerTimestamp,
         createdAt: messages.createdAt,
         contactName: contacts.name,
+        optedOutAt: contacts.optedOutAt,
         settings: tenants.settings,
       })
       .from(messages)
@@ -179,7 +181,7 @@ export class Dispatcher {
       timestamp: (row.providerTimestamp ?? row.createdAt).getTime(),
       name: row.contactName ?? undefined,
     };
-    const payload: InboundSignalPayload = { message, policy: this.policy(row.settings) };
+    const payload: InboundSignalPayload = { message, policy: this.policy(row.settings), contactOptedOut: row.optedOutAt !== null };
     await this.acquire();
     try {
       await this.opts.client.workflow.signalWithStart<typeof contactWorkflow, [InboundSignalPayload]>('contactWorkflow', {

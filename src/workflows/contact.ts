@@ -50,8 +50,9 @@ export async function contactWorkflow(input: ContactWorkflowInput): Promise<Cont
     const gotWork = await condition(() => queue.length > 0, idleTimeoutMs);
     if (!gotWork) break;
     while (queue.length > 0) {
-      const { message, policy } = queue.shift()!;
+      const { message, policy, contactOptedOut } = queue.shift()!;
       idleTimeoutMs = policy.idleTimeoutMs;
+      if (contactOptedOut) state.optedOut = true;
       await handleMessage(input, state, message, policy);
       state.handled += 1;
     }

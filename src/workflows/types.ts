@@ -49,4 +49,6 @@ export interface ContactPolicy {
 export interface InboundSignalPayload {
   message: ContactMessage;
   policy: ContactPolicy;
+  /** The contact's opt-out as stored when the message was dispatched. */
+  contactOptedOut?: boolean;
 }

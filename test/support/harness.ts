@@ -84,8 +84,8 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
   });
 }
 
-export async function connectClient(): Promise<{ connection: Connection; client: Client }> {
-  const connection = await Connection.connect({ address: temporalAddress() });
+export async function connectClient(address = temporalAddress()): Promise<{ connection: Connection; client: Client }> {
+  const connection = await Connection.connect({ address });
   return { connection, client: new Client({ connection }) };
 }
 
@@ -97,10 +97,11 @@ export async function startTestWorker(opts: {
   db: DbHandle;
   taskQueue: string;
   providers?: ProviderRegistry;
+  address?: string;
 }): Promise<RunningWorker> {
   installQuietRuntime();
   return startWorker({
-    address: temporalAddress(),
+    address: opts.address ?? temporalAddress(),
     namespace: 'default',
     taskQueue: opts.taskQueue,
     deps: { db: opts.db.db, providers: opts.providers ?? testProviders(opts.db), log: testLog },

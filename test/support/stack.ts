@@ -13,7 +13,7 @@ import { createTenant } from '../../src/services/tenants';
 import type { ProviderRegistry } from '../../src/services/delivery';
 import { createTemporalPinger } from '../../src/temporal/connect';
 import type { RunningWorker } from '../../src/worker';
-import { connectClient, createTestDb, startTestWorker, testConfig, testLog, testProviders, type TestDb } from './harness';
+import { connectClient, createTestDb, startTestWorker, temporalAddress, testConfig, testLog, testProviders, type TestDb } from './harness';
 import { serve } from './http';
 
 export interface Stack {
@@ -21,18 +21,32 @@ export interface Stack {
   db: TestDb;
   client: Client;
   connection: Connection;
-  worker: RunningWorker;
+  /** Undefined when started with `worker: false`. */
+  worker?: RunningWorker;
+  startWorker(): Promise<RunningWorker>;
   ingestRuntime: IngestRuntime;
   server: ApiServer;
   url: string;
   close(): Promise<void>;
 }
 
-export async function startStack(opts: { env?: Record<string, string>; providers?: (db: TestDb) => ProviderRegistry } = {}): Promise<Stack> {
-  const config = testConfig({ DISPATCH_RETRY_INTERVAL: '300ms', CONTACT_IDLE_TIMEOUT: '20s', ...opts.env });
+export async function startStack(
+  opts: {
+    env?: Record<string, string>;
+    providers?: (db: TestDb) => ProviderRegistry;
+    /** Another Temporal server than the shared one. */
+    temporalAddress?: string;
+    /** false: start no worker now (call stack.startWorker() later). */
+    worker?: boolean;
+  } = {},
+): Promise<Stack> {
+  const address = opts.temporalAddress ?? temporalAddress();
+  const config = testConfig({ DISPATCH_RETRY_INTERVAL: '300ms', CONTACT_IDLE_TIMEOUT: '20s', TEMPORAL_ADDRESS: address, ...opts.env });
   const db = await createTestDb();
-  const { client, connection } = await connectClient();
-  const worker = await startTestWorker({ db, taskQueue: config.TEMPORAL_TASK_QUEUE, providers: opts.providers?.(db) ?? testProviders(db) });
+  const { client, connection } = await connectClient(address);
+  const launch = () =>
+    startTestWorker({ db, address, taskQueue: config.TEMPORAL_TASK_QUEUE, providers: opts.providers?.(db) ?? testProviders(db) });
+  let worker = opts.worker === false ? undefined : await launch();
   const ingestRuntime = buildIngest({ config, db: db.db, client, log: testLog });
   ingestRuntime.dispatcher.start();
   const pinger = createTemporalPinger(config.TEMPORAL_ADDRESS!);
@@ -50,14 +64,20 @@ export async function startStack(opts: { env?: Record<string, string>; providers
     db,
     client,
     connection,
-    worker,
+    get worker() {
+      return worker;
+    },
+    async startWorker() {
+      worker = await launch();
+      return worker;
+    },
     ingestRuntime,
     server,
     url: server.url,
     async close() {
       await server.close(1000);
       await ingestRuntime.dispatcher.stop();
-      await worker.shutdown();
+      await worker?.shutdown();
       await pinger.close();
       await connection.close();
       await db.drop();

@@ -28,6 +28,15 @@ function channelKeys(body: unknown): string[] {
   return [...keys];
 }
 
+/** The Meta channel whose app secret signed the body, when the body names no number. */
+async function findSigner(ingest: Ingest, raw: Buffer, signature: string): Promise<RoutedChannel | undefined> {
+  for (const candidate of await ingest.directory.listByProvider('meta')) {
+    const secret = candidate.channel.credentials.appSecret;
+    if (secret && verifyMetaSignature(raw, signature, [secret])) return candidate;
+  }
+  return undefined;
+}
+
 export function metaWebhookRouter(deps: { config: Config; ingest: Ingest }): Router {
   const router = Router();
   const { config, ingest } = deps;
@@ -71,6 +80,13 @@ export function metaWebhookRouter(deps: { config: Config; ingest: Ingest }): Rou
         ownSecretOk ||= ok;
         routes.set(key, routed && (ok || globalOk) ? routed : null);
       }
+      // Fields without a number (account_update, template status…): authentic when signed by
+      // the global secret or any channel's app secret; filed under that channel's tenant.
+      let signer: RoutedChannel | undefined;
+      if (routes.size === 0 && !globalOk) {
+        signer = await findSigner(ingest, raw, signature);
+        ownSecretOk = Boolean(signer);
+      }
       if (!globalOk && !ownSecretOk) throw unauthorized('invalid X-Hub-Signature-256');
 
       const rawText = raw.toString('utf8');
@@ -85,7 +101,7 @@ export function metaWebhookRouter(deps: { config: Config; ingest: Ingest }): Rou
           eventType: null,
           items: [],
           parseError: describeParseError(err),
-          requestChannel: routedList.length === 1 ? routedList[0] : null,
+          requestChannel: routedList.length === 1 ? routedList[0] : (signer ?? null),
         });
         acknowledge(res, outcome);
         return;
@@ -95,7 +111,7 @@ export function metaWebhookRouter(deps: { config: Config; ingest: Ingest }): Rou
         channelKey: item.channelKey,
         event: item.event,
       }));
-      const outcome = await ingest.accept({ provider: 'meta', rawBody: rawText, eventType: parsed.eventType, items });
+      const outcome = await ingest.accept({ provider: 'meta', rawBody: rawText, eventType: parsed.eventType, items, requestChannel: signer });
       acknowledge(res, outcome);
     } catch (err) {
       next(err);

@@ -33,12 +33,16 @@ export async function getContact(db: Db, params: { tenantId: string; phone: stri
   return row;
 }
 
-/** Marks the contact opted out; returns true when this call did it (first time). */
-export async function optOutContact(db: Db, params: { tenantId: string; phone: string }): Promise<boolean> {
-  const rows = await db
+/**
+ * Marks the contact opted out by `messageId`. True when that message is the one that opted
+ * it out (now, or on an earlier attempt of the same activity); false when it was already
+ * opted out by another message.
+ */
+export async function optOutContact(db: Db, params: { tenantId: string; phone: string; messageId: string }): Promise<boolean> {
+  await db
     .update(contacts)
-    .set({ optedOutAt: sql`now()`, updatedAt: sql`now()` })
-    .where(and(eq(contacts.tenantId, params.tenantId), eq(contacts.phone, params.phone), sql`${contacts.optedOutAt} is null`))
-    .returning({ id: contacts.id });
-  return rows.length > 0;
+    .set({ optedOutAt: sql`now()`, optOutMessageId: params.messageId, updatedAt: sql`now()` })
+    .where(and(eq(contacts.tenantId, params.tenantId), eq(contacts.phone, params.phone), sql`${contacts.optedOutAt} is null`));
+  const row = await getContact(db, params);
+  return row?.optOutMessageId === params.messageId;
 }
