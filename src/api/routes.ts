@@ -1,14 +1,29 @@
-import type { Router } from 'express';
+import express, { Router } from 'express';
+import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
+import type { Db } from '../db/client';
 import type { Ingest } from '../ingest/service';
+import type { Logger } from '../log';
+import { requireTenant } from './auth';
 import { webhookRouter } from './webhooks';
 
 export interface RouteDeps {
   config: Config;
+  db: Db;
+  temporal: Client;
   ingest: Ingest;
+  log: Logger;
+}
+
+/** Tenant-scoped resources under /api: JSON bodies, an API key on every route. */
+function tenantRouters(_deps: RouteDeps): Router[] {
+  return [];
 }
 
 /** Every router of the public API, in mount order. */
 export function buildRouters(deps: RouteDeps): Router[] {
-  return [webhookRouter(deps)];
+  const api = Router();
+  api.use('/api', express.json({ limit: deps.config.BODY_LIMIT }), requireTenant(deps.db));
+  for (const router of tenantRouters(deps)) api.use('/api', router);
+  return [webhookRouter(deps), api];
 }

@@ -56,7 +56,7 @@ export async function startStack(
     pingDb: db.ping,
     pingTemporal: pinger.ping,
     log: testLog,
-    routers: buildRouters({ config, ingest: ingestRuntime.ingest }),
+    routers: buildRouters({ config, db: db.db, temporal: client, ingest: ingestRuntime.ingest, log: testLog }),
   });
   const server = await serve(app);
   return {

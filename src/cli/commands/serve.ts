@@ -70,7 +70,7 @@ async function startApi(config: Config, db: DbHandle, temporal: TemporalRuntime,
     pingDb: db.ping,
     pingTemporal: pinger.ping,
     log: apiLog,
-    routers: buildRouters({ config, ingest }),
+    routers: buildRouters({ config, db: db.db, temporal: temporal.client, ingest, log: apiLog }),
   });
   return listen(app, config.PORT, config.HOST);
 }
