@@ -245,3 +245,78 @@ export const sandboxOutbox = pgTable('sandbox_outbox', {
   providerMessageId: text('provider_message_id').notNull(),
   createdAt: createdAt(),
 });
+
+// ─── Funnels ───────────────────────────────────────────────────────────────────────────
+
+/** A tenant's funnel; its definition lives in versions (a run executes the version it started with). */
+export const funnels = pgTable(
+  'funnels',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    active: boolean('active').notNull().default(true),
+    priority: integer('priority').notNull().default(0),
+    currentVersion: integer('current_version').notNull().default(1),
+    /** Denormalised from the current version for trigger lookups. */
+    trigger: jsonb('trigger').$type<Record<string, unknown>>().notNull(),
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('funnels_tenant_idx').on(t.tenantId)],
+);
+
+export const funnelVersions = pgTable(
+  'funnel_versions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    funnelId: uuid('funnel_id')
+      .notNull()
+      .references(() => funnels.id, { onDelete: 'cascade' }),
+    version: integer('version').notNull(),
+    definition: jsonb('definition').$type<Record<string, unknown>>().notNull(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('funnel_versions_uq').on(t.funnelId, t.version)],
+);
+
+export const FUNNEL_RUN_STATUSES = ['queued', 'running', 'waiting', 'completed', 'failed', 'cancelled'] as const;
+export type FunnelRunStatus = (typeof FUNNEL_RUN_STATUSES)[number];
+
+/** Mirrors each funnel run workflow; written only by activities. id = the run's workflow id. */
+export const funnelRuns = pgTable(
+  'funnel_runs',
+  {
+    id: text('id').primaryKey(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    funnelId: uuid('funnel_id')
+      .notNull()
+      .references(() => funnels.id, { onDelete: 'cascade' }),
+    funnelVersion: integer('funnel_version').notNull(),
+    contactKey: text('contact_key').notNull(),
+    channelId: uuid('channel_id').references(() => channels.id, { onDelete: 'set null' }),
+    triggerMessageId: text('trigger_message_id'),
+    status: text('status', { enum: FUNNEL_RUN_STATUSES }).notNull(),
+    currentStep: text('current_step'),
+    stepIndex: integer('step_index'),
+    stepCount: integer('step_count'),
+    /** What a waiting run waits for (`reply`, `delay`…) and until when. */
+    waitingFor: text('waiting_for'),
+    waitingUntil: timestamp('waiting_until', { withTimezone: true }),
+    error: jsonb('error').$type<{ message: string; type?: string; step?: string }>(),
+    cancelReason: text('cancel_reason'),
+    variables: jsonb('variables').$type<Record<string, string>>().notNull().default({}),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: updatedAt(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [
+    index('funnel_runs_tenant_status_idx').on(t.tenantId, t.status, t.startedAt),
+    index('funnel_runs_contact_idx').on(t.tenantId, t.contactKey, t.funnelId),
+  ],
+);
