@@ -77,6 +77,40 @@ export const configSchema = z.object({
   /** Signals in flight at once from the API process to Temporal. */
   DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
   HEALTH_TIMEOUT: duration('1s'),
+
+  // Funnels
+  /** Attempts of a funnel send before the run fails (and can be replayed). */
+  FUNNEL_SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(6),
+  FUNNEL_SEND_RETRY_INITIAL: duration('2s'),
+  FUNNEL_SEND_RETRY_MAX: duration('2m'),
+  /** How long the API caches a tenant's funnel triggers (writes through the API clear it at once). */
+  FUNNEL_TRIGGER_CACHE: duration('2s'),
+
+  // Sending
+  /**
+   * Send quotas (0 = unlimited): per channel per minute / hour / day, per tenant per day.
+   * A channel's `settings.sendLimits` ({perMinute, perHour, perDay, minGapMs, jitterMs}) and a
+   * tenant's `settings.sendLimits` ({perDay}) override them.
+   */
+  SEND_CHANNEL_PER_MINUTE: z.coerce.number().int().min(0).default(120),
+  SEND_CHANNEL_PER_HOUR: z.coerce.number().int().min(0).default(3_000),
+  SEND_CHANNEL_PER_DAY: z.coerce.number().int().min(0).default(20_000),
+  SEND_TENANT_PER_DAY: z.coerce.number().int().min(0).default(50_000),
+  /** Lengths of the "minute", "hour" and "day" quota windows (fixed windows; tests shrink them). */
+  SEND_QUOTA_MINUTE_WINDOW: duration('1m'),
+  SEND_QUOTA_HOUR_WINDOW: duration('1h'),
+  SEND_QUOTA_DAY_WINDOW: duration('1d'),
+  /** Minimum gap between two sends of one channel, plus a random jitter up to SEND_PACING_JITTER (so a number does not burst like a bot). */
+  SEND_PACING_MIN_GAP: duration('200ms'),
+  SEND_PACING_JITTER: duration('300ms'),
+  /** A send waits in-process at most this long for its pacing slot; further out it yields (RateLimited) and comes back. */
+  SEND_PACING_MAX_WAIT: duration('10s'),
+  /** Provider attempts that fail transiently (5xx, timeouts) before a send is given up as failed. */
+  SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
+  /** A scheduled send wakes this long before its time, prepares, and calls the provider at the exact time. */
+  SCHEDULE_PREFIRE: duration('3s'),
+  /** Furthest ahead a message may be scheduled. */
+  SCHEDULE_MAX_AHEAD: duration('90d'),
 });
 
 export type Config = z.infer<typeof configSchema>;

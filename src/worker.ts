@@ -26,7 +26,9 @@ const quietBundlerLogger = {
 };
 
 export interface WorkerOptions {
-  address: string;
+  /** Temporal frontend; or pass `connection` (e.g. a test environment's). */
+  address?: string;
+  connection?: NativeConnection;
   namespace: string;
   taskQueue: string;
   deps: ActivityDeps;
@@ -48,7 +50,8 @@ export interface RunningWorker {
 }
 
 export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
-  const connection = await NativeConnection.connect({ address: opts.address });
+  const ownConnection = !opts.connection;
+  const connection = opts.connection ?? (await NativeConnection.connect({ address: opts.address }));
   const worker = await Worker.create({
     connection,
     namespace: opts.namespace,
@@ -60,7 +63,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTaskExecutions ?? 100,
     shutdownGraceTime: '10s',
   });
-  const done = worker.run().finally(() => connection.close().catch(() => {}));
+  const done = worker.run().finally(() => (ownConnection ? connection.close().catch(() => {}) : undefined));
   let stopping: Promise<void> | undefined;
   return {
     worker,

@@ -1,4 +1,5 @@
 import { ApplicationFailure } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import type { Logger } from '../log';
@@ -11,6 +12,8 @@ export interface ActivityDeps {
   log: Logger;
   /** Optional: activities that need settings (quotas, AI) read them from here. */
   config?: Config;
+  /** For activities that start or signal workflows (funnel runs). */
+  temporal?: { client: Client; taskQueue: string };
 }
 
 /** Runs a delivery, translating refusals and provider errors into Temporal failures. */

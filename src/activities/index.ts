@@ -1,4 +1,6 @@
 import { createContactActivities } from './contact';
+import { createFunnelActivities } from './funnels';
+import { createSendingActivities } from './sending';
 import type { ActivityDeps } from './deps';
 
 export type { ActivityDeps } from './deps';
@@ -10,6 +12,8 @@ export type { ActivityDeps } from './deps';
 export function createActivities(deps: ActivityDeps) {
   return {
     ...createContactActivities(deps),
+    ...createFunnelActivities(deps),
+    ...createSendingActivities(deps),
   };
 }
 

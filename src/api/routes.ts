@@ -6,6 +6,9 @@ import type { Ingest } from '../ingest/service';
 import type { Logger } from '../log';
 import { requireTenant } from './auth';
 import { webhookRouter } from './webhooks';
+import { funnelsRouter } from './funnels';
+import { sendingRouter } from './sending';
+import type { FunnelTriggerCache } from '../services/funnels';
 
 export interface RouteDeps {
   config: Config;
@@ -13,11 +16,13 @@ export interface RouteDeps {
   temporal: Client;
   ingest: Ingest;
   log: Logger;
+  /** Cleared on funnel writes so new triggers apply at once. */
+  funnelTriggers?: FunnelTriggerCache;
 }
 
 /** Tenant-scoped resources under /api: JSON bodies, an API key on every route. */
-function tenantRouters(_deps: RouteDeps): Router[] {
-  return [];
+function tenantRouters(deps: RouteDeps): Router[] {
+  return [funnelsRouter(deps), sendingRouter(deps)];
 }
 
 /** Every router of the public API, in mount order. */

@@ -14,6 +14,7 @@ import { listWebhookEvents } from '../db/queries/events';
 import { parseDuration } from '../domain/duration';
 import { zodIssues } from '../api/errors';
 import { runApi, runDev, runWorkerProcess } from './commands/serve';
+import { registerOperateCommands } from './commands/operate';
 import { CliError, printJson, printTable } from './output';
 
 function config(): Config {
@@ -119,6 +120,8 @@ export function buildProgram(): Command {
         else process.stdout.write(`channel ${channel.id} (${channel.provider} ${channel.externalId})\n`);
       }),
     );
+  registerOperateCommands(program, { config, withDb });
+
   const events = program.command('events').description('inspect stored webhook events');
   events
     .command('list')

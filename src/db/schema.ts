@@ -320,3 +320,119 @@ export const funnelRuns = pgTable(
     index('funnel_runs_contact_idx').on(t.tenantId, t.contactKey, t.funnelId),
   ],
 );
+
+// ─── Sending ───────────────────────────────────────────────────────────────────────────
+
+/** Per-channel (`settings.sendLimits`) and per-tenant overrides of the SEND_* quota settings. */
+export interface SendLimitsSetting {
+  perMinute?: number;
+  perHour?: number;
+  perDay?: number;
+  /** Pacing (channels only): minimum gap between sends and extra random jitter, ms. */
+  minGapMs?: number;
+  jitterMs?: number;
+}
+
+export const ATTEMPT_OUTCOMES = [
+  'sent', // the provider accepted it
+  'failed', // permanent refusal (4xx that cannot succeed)
+  'retry', // transient failure known not to have sent (5xx, refused connection)
+  'rate_limited', // the provider said 429 / throughput
+  'uncertain', // timeout or lost worker after the request left: it may have gone out
+  'recovered', // a lookup after an uncertain attempt found it had gone out: nothing sent again
+] as const;
+export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
+
+/** Every call (or recovery lookup) to a provider for one outbound message, numbered from 1. */
+export const messageAttempts = pgTable(
+  'message_attempts',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    attempt: integer('attempt').notNull(),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    /** Null while the call is in flight (or its worker died: a later attempt marks it uncertain). */
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+    outcome: text('outcome', { enum: ATTEMPT_OUTCOMES }),
+    providerMessageId: text('provider_message_id'),
+    /** Sent after an uncertain attempt with no way to check: the contact may get it twice. */
+    duplicateRisk: boolean('duplicate_risk').notNull().default(false),
+    error: jsonb('error').$type<Record<string, unknown>>(),
+  },
+  (t) => [uniqueIndex('message_attempts_uq').on(t.messageId, t.attempt)],
+);
+
+export const SCHEDULE_STATUSES = ['scheduled', 'sending', 'sent', 'failed', 'cancelled'] as const;
+export type ScheduleStatus = (typeof SCHEDULE_STATUSES)[number];
+
+/** A message to send at a future time; its workflow is `schedule:<id>`. */
+export const scheduledMessages = pgTable(
+  'scheduled_messages',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    channelId: uuid('channel_id')
+      .notNull()
+      .references(() => channels.id, { onDelete: 'cascade' }),
+    contactKey: text('contact_key').notNull(),
+    /** The OutboundMessage to send. */
+    message: jsonb('message').$type<Record<string, unknown>>().notNull(),
+    scheduledFor: timestamp('scheduled_for', { withTimezone: true }).notNull(),
+    status: text('status', { enum: SCHEDULE_STATUSES }).notNull().default('scheduled'),
+    /** The messages row, once the send has begun. */
+    messageId: uuid('message_id').references(() => messages.id, { onDelete: 'set null' }),
+    error: jsonb('error').$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    cancelledAt: timestamp('cancelled_at', { withTimezone: true }),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+  },
+  (t) => [index('scheduled_messages_tenant_idx').on(t.tenantId, t.status, t.scheduledFor)],
+);
+
+/**
+ * Send counters per quota scope (`channel:<id>:minute`, `tenant:<id>:day`…) and fixed window.
+ * Incremented with one upsert per send, so every worker sees the same count.
+ */
+export const sendQuotaCounters = pgTable(
+  'send_quota_counters',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    scope: text('scope').notNull(),
+    windowStart: timestamp('window_start', { withTimezone: true }).notNull(),
+    count: integer('count').notNull().default(0),
+  },
+  (t) => [uniqueIndex('send_quota_counters_uq').on(t.scope, t.windowStart), index('send_quota_counters_window_idx').on(t.windowStart)],
+);
+
+/** Pacing per channel: the earliest time the next send may go out. */
+export const sendPacing = pgTable('send_pacing', {
+  channelId: uuid('channel_id')
+    .primaryKey()
+    .references(() => channels.id, { onDelete: 'cascade' }),
+  nextAt: timestamp('next_at', { withTimezone: true }).notNull(),
+});
+
+/** `Idempotency-Key` of API requests, per tenant: a retried request gets the first answer. */
+export const apiIdempotencyKeys = pgTable(
+  'api_idempotency_keys',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    /** Operation + SHA-256 of the parsed request: the same key with another request is refused. */
+    requestHash: text('request_hash').notNull(),
+    /** The message or schedule this request created (chosen before any work, so a retry redoes the same work). */
+    resourceId: uuid('resource_id').notNull(),
+    statusCode: integer('status_code'),
+    response: jsonb('response').$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+  },
+  (t) => [uniqueIndex('api_idempotency_keys_uq').on(t.tenantId, t.key), index('api_idempotency_keys_created_idx').on(t.createdAt)],
+);

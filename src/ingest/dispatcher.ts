@@ -14,7 +14,8 @@ import { DEFAULT_OPT_OUT_KEYWORDS } from '../domain/text';
 import type { Logger } from '../log';
 import { ContactPhoneKey, TenantIdKey } from '../temporal/searchAttributes';
 import type { contactWorkflow } from '../workflows/contact';
-import type { ContactMessage, ContactPolicy, InboundSignalPayload } from '../workflows/types';
+import type { ContactMessage, ContactPolicy, InboundSignalPayload, SendRetryPolicy } from '../workflows/types';
+import type { FunnelTriggerCache } from '../services/funnels';
 import { markDispatched } from './record';
 import { contactWorkflowId } from '../domain/ids';
 
@@ -27,6 +28,9 @@ export interface DispatcherOptions {
   retryIntervalMs: number;
   idleTimeoutMs: number;
   humanPauseMs: number;
+  sendRetry: SendRetryPolicy;
+  /** The tenant's active funnel triggers, attached to each message for the contact workflow. */
+  funnelTriggers?: FunnelTriggerCache;
 }
 
 interface PendingRow {
@@ -44,6 +48,7 @@ interface PendingRow {
   createdAt: Date;
   contactName: string | null;
   optedOutAt: Date | null;
+  pausedUntil: Date | null;
   settings: TenantSettings;
 }
 
@@ -121,6 +126,7 @@ export class Dispatcher {
         createdAt: messages.createdAt,
         contactName: contacts.name,
         optedOutAt: contacts.optedOutAt,
+        pausedUntil: contacts.pausedUntil,
         settings: tenants.settings,
       })
       .from(messages)
@@ -150,6 +156,7 @@ export class Dispatcher {
       optOutKeywords: settings.optOutKeywords?.length ? settings.optOutKeywords : DEFAULT_OPT_OUT_KEYWORDS,
       humanPauseMs: this.opts.humanPauseMs,
       idleTimeoutMs: this.opts.idleTimeoutMs,
+      sendRetry: this.opts.sendRetry,
     };
   }
 
@@ -181,9 +188,17 @@ export class Dispatcher {
       timestamp: (row.providerTimestamp ?? row.createdAt).getTime(),
       name: row.contactName ?? undefined,
     };
-    const payload: InboundSignalPayload = { message, policy: this.policy(row.settings), contactOptedOut: row.optedOutAt !== null };
     await this.acquire();
     try {
+      // Only a contact's own messages can trigger funnels; others need no trigger list.
+      const funnels = row.author === 'contact' && this.opts.funnelTriggers ? await this.opts.funnelTriggers.forTenant(row.tenantId) : undefined;
+      const payload: InboundSignalPayload = {
+        message,
+        policy: this.policy(row.settings),
+        contactOptedOut: row.optedOutAt !== null,
+        ...(row.pausedUntil ? { contactPausedUntil: row.pausedUntil.getTime() } : {}),
+        ...(funnels?.length ? { funnels } : {}),
+      };
       await this.opts.client.workflow.signalWithStart<typeof contactWorkflow, [InboundSignalPayload]>('contactWorkflow', {
         workflowId: contactWorkflowId(row.tenantId, row.contactKey),
         taskQueue: this.opts.taskQueue,

@@ -1,11 +1,27 @@
-import { eq, sql } from 'drizzle-orm';
+import { Context } from '@temporalio/activity';
+import { loadConfig, type Config } from '../config';
 import type { Db } from '../db/client';
-import { getChannelById, type ChannelRow } from '../db/queries/channels';
-import { getContact } from '../db/queries/contacts';
-import { contacts, messages, type Provider } from '../db/schema';
+import type { ChannelRow } from '../db/queries/channels';
+import { getContact, type ContactRow } from '../db/queries/contacts';
+import {
+  beginAttempt,
+  findSandboxSend,
+  finishAttempt,
+  getChannelForSend,
+  isUniqueViolation,
+  listStatusEvents,
+  markMessageFailed,
+  noteMessageError,
+  recordSent,
+  removeOwnEcho,
+  upsertOutboundMessage,
+  type MessageRow,
+} from '../db/queries/sending';
+import type { MessageStatus, Provider } from '../db/schema';
 import type { Logger } from '../log';
 import { ProviderError, type ChannelTarget, type OutboundMessage, type ProviderClient } from '../activities/providers/types';
-import { applyPendingStatuses } from './statuses';
+import { reservePacingSlot, reserveQuota, SendDeferred, sendPolicy, type QuotaReservation } from './quotas';
+import { applyPendingStatuses, applyStatus } from './statuses';
 
 export type ProviderRegistry = Record<Provider, ProviderClient>;
 
@@ -13,6 +29,8 @@ export interface DeliveryDeps {
   db: Db;
   providers: ProviderRegistry;
   log: Logger;
+  /** Quotas, pacing and attempt limits; absent: read once from the environment. */
+  config?: Config;
 }
 
 export interface DeliverRequest {
@@ -24,6 +42,13 @@ export interface DeliverRequest {
   idempotencyKey: string;
   /** The opt-out confirmation is the one message an opted-out contact still gets. */
   allowOptedOut?: boolean;
+  /**
+   * Do not call the provider before this time (epoch ms). Scheduled sends start a little
+   * early, do their checks and bookkeeping, and go out at this exact moment.
+   */
+  notBefore?: number;
+  /** Longest in-process wait for `notBefore` (guards against a worker clock running behind). */
+  maxWaitMs?: number;
 }
 
 export interface DeliverResult {
@@ -31,14 +56,28 @@ export interface DeliverResult {
   providerMessageId: string;
   /** True when an earlier attempt had already sent it: nothing was sent now. */
   alreadySent: boolean;
+  /** Provider attempts made for this message (this one included). */
+  attempts?: number;
+  /** Sent again after an attempt whose outcome is unknown and cannot be checked: it may arrive twice. */
+  duplicateRisk?: boolean;
 }
+
+export type RefusalReason =
+  | 'OptedOut'
+  | 'ChannelNotFound'
+  | 'ContactNotSendable'
+  | 'WindowClosed'
+  | 'RecipientInvalid'
+  | 'ProviderRejected'
+  | 'ProviderAuth'
+  | 'ProviderUnavailable';
 
 /** Refusals that retrying cannot fix; the activity layer makes them non-retryable. */
 export class DeliveryRefused extends Error {
   override name = 'DeliveryRefused';
   constructor(
     message: string,
-    readonly reason: 'OptedOut' | 'ChannelNotFound' | 'ContactNotSendable',
+    readonly reason: RefusalReason,
   ) {
     super(message);
   }
@@ -54,7 +93,7 @@ export function channelTarget(channel: ChannelRow): ChannelTarget {
   };
 }
 
-function bodyOf(message: OutboundMessage): string {
+export function bodyOf(message: OutboundMessage): string {
   switch (message.type) {
     case 'text':
       return message.text;
@@ -68,71 +107,291 @@ function bodyOf(message: OutboundMessage): string {
   }
 }
 
+/** Meta's customer service window: free-form messages only within 24 h of the contact's last message. */
+export const META_WINDOW_MS = 24 * 60 * 60 * 1000;
+
+/** How a provider's permanent refusal is recorded on the message row (same names as FailureType). */
+const REFUSAL_OF_KIND: Record<string, RefusalReason> = {
+  invalid_recipient: 'RecipientInvalid',
+  window_closed: 'WindowClosed',
+  auth: 'ProviderAuth',
+  permanent: 'ProviderRejected',
+};
+
+/** Transport failures after which the request may have reached the provider. */
+const UNCERTAIN_CODES = new Set(['timeout', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'network']);
+
+let envConfig: Config | undefined;
+function configOf(deps: DeliveryDeps): Config {
+  return deps.config ?? (envConfig ??= loadConfig());
+}
+
+/** Reasons a send is refused before any provider call; undefined when it may go. */
+export function refusalFor(
+  params: { provider: Provider; message: OutboundMessage; allowOptedOut?: boolean; now: number },
+  contact: Pick<ContactRow, 'optedOutAt' | 'lastInboundAt'> | undefined,
+): { reason: RefusalReason; message: string } | undefined {
+  if (contact?.optedOutAt && !params.allowOptedOut) return { reason: 'OptedOut', message: 'contact opted out' };
+  if (params.provider === 'meta' && params.message.type !== 'template') {
+    const last = contact?.lastInboundAt?.getTime();
+    if (last === undefined || params.now - last > META_WINDOW_MS) {
+      return {
+        reason: 'WindowClosed',
+        message:
+          last === undefined
+            ? 'the contact never wrote to this number: outside the 24-hour window only a template can be sent'
+            : `the contact last wrote at ${new Date(last).toISOString()}, more than 24 hours ago: only a template can be sent`,
+      };
+    }
+  }
+  return undefined;
+}
+
 /**
- * Sends one message exactly once per idempotency key: records the intent (a queued row)
- * before calling the provider, and on a retry returns the provider id already recorded.
+ * Sends one message exactly once per idempotency key. Records the intent (a queued row)
+ * before anything else; refuses what cannot succeed (opt-out, Meta's 24-hour window) on the
+ * row; counts quota and takes a pacing slot (or defers with a retry delay); opens a
+ * numbered attempt (one at a time per message) and calls the provider with the message id
+ * as idempotency key; records the provider id. A retry returns the recorded provider id.
  */
 export async function deliver(deps: DeliveryDeps, req: DeliverRequest): Promise<DeliverResult> {
   const { db } = deps;
-  const channel = await getChannelById(db, { channelId: req.channelId });
-  if (!channel || channel.tenantId !== req.tenantId) {
+  const config = configOf(deps);
+  const found = await getChannelForSend(db, { channelId: req.channelId });
+  if (!found || found.channel.tenantId !== req.tenantId) {
     throw new DeliveryRefused(`channel ${req.channelId} not found for tenant`, 'ChannelNotFound');
   }
+  const { channel } = found;
   const contact = await getContact(db, { tenantId: req.tenantId, phone: req.contactKey });
 
-  await db
-    .insert(messages)
-    .values({
-      tenantId: req.tenantId,
-      channelId: channel.id,
-      contactId: contact?.id,
-      direction: 'outbound',
-      author: 'zapflow',
-      type: req.message.type,
-      body: bodyOf(req.message),
-      payload: req.message as unknown as Record<string, unknown>,
-      idempotencyKey: req.idempotencyKey,
-      status: 'queued',
-    })
-    .onConflictDoNothing({ target: messages.idempotencyKey });
-  const [row] = await db.select().from(messages).where(eq(messages.idempotencyKey, req.idempotencyKey)).limit(1);
-  if (!row) throw new Error(`message row for ${req.idempotencyKey} vanished`);
+  const row = await upsertOutboundMessage(db, {
+    tenantId: req.tenantId,
+    channelId: channel.id,
+    contactId: contact?.id,
+    direction: 'outbound',
+    author: 'zapflow',
+    type: req.message.type,
+    body: bodyOf(req.message),
+    payload: req.message as unknown as Record<string, unknown>,
+    idempotencyKey: req.idempotencyKey,
+    status: 'queued',
+  });
   if (row.providerMessageId) {
     return { messageId: row.id, providerMessageId: row.providerMessageId, alreadySent: true };
   }
-
-  if (contact?.optedOutAt && !req.allowOptedOut) {
-    await markFailed(db, row.id, { reason: 'OptedOut', message: 'contact opted out' });
-    throw new DeliveryRefused('contact opted out', 'OptedOut');
+  if (row.status === 'failed') {
+    // Refused or given up earlier: the same key never tries again.
+    const reason = (row.error?.reason as RefusalReason | undefined) ?? 'ProviderRejected';
+    throw new DeliveryRefused(String(row.error?.message ?? 'message failed earlier'), REFUSAL_OF_KIND[reason] ?? reason);
   }
-  const provider = deps.providers[channel.provider];
+
+  const now = Date.now();
+  const refusal = refusalFor({ provider: channel.provider, message: req.message, allowOptedOut: req.allowOptedOut, now }, contact);
+  if (refusal) {
+    await markMessageFailed(db, { messageId: row.id, error: refusal });
+    throw new DeliveryRefused(refusal.message, refusal.reason);
+  }
+
+  const policy = sendPolicy(config, { channel: channel.settings.sendLimits, tenant: found.tenantSettings.sendLimits });
+  const sendAt = Math.max(now, req.notBefore ?? 0);
+  let quota: QuotaReservation;
   try {
-    const result = await provider.send(channelTarget(channel), req.contactKey, req.message, { idempotencyKey: req.idempotencyKey });
-    await db
-      .update(messages)
-      .set({ providerMessageId: result.providerMessageId, status: 'sent', sentAt: sql`now()`, updatedAt: sql`now()`, error: null })
-      .where(eq(messages.id, row.id));
-    if (contact) {
-      await db.update(contacts).set({ lastOutboundAt: sql`now()` }).where(eq(contacts.id, contact.id));
-    }
-    await applyPendingStatuses(db, { channelId: channel.id, providerMessageId: result.providerMessageId });
-    return { messageId: row.id, providerMessageId: result.providerMessageId, alreadySent: false };
+    quota = await reserveQuota(db, { tenantId: req.tenantId, channelId: channel.id, at: sendAt, policy, now });
   } catch (err) {
-    if (err instanceof ProviderError) {
-      const error = { reason: err.kind, message: err.message, code: err.details.code, status: err.details.status };
-      if (err.retryable) {
-        await db.update(messages).set({ error, updatedAt: sql`now()` }).where(eq(messages.id, row.id));
-      } else {
-        await markFailed(db, row.id, error);
-      }
-    }
+    if (err instanceof SendDeferred) await noteWaiting(db, row.id, err);
     throw err;
+  }
+
+  // Whether the quota stays counted: yes once sent or possibly sent; given back otherwise.
+  let keepQuota = false;
+  try {
+    let goAt: number;
+    try {
+      goAt = await reservePacingSlot(db, { channelId: channel.id, notBefore: sendAt, policy });
+    } catch (err) {
+      if (err instanceof SendDeferred) await noteWaiting(db, row.id, err);
+      throw err;
+    }
+    const start = await beginAttempt(db, {
+      messageId: row.id,
+      leaseMs: config.PROVIDER_TIMEOUT + 5_000,
+      maxTransientFailures: config.SEND_MAX_ATTEMPTS,
+    });
+    if (start.exhausted) {
+      keepQuota = start.uncertain;
+      return await giveUp(db, row.id, start.transientFailures);
+    }
+    if (start.attempt === undefined) {
+      // Another worker is calling the provider for this very message: let it finish.
+      throw new ProviderError('another attempt of this message is in flight', 'retryable', { code: 'in_flight' });
+    }
+    const attempt = start.attempt;
+    const providerKey = row.id;
+
+    let duplicateRisk = false;
+    if (start.uncertain) {
+      // An earlier attempt may have gone out. Ask the provider where it can tell.
+      const earlier = await lookupEarlierSend(deps, channel, providerKey);
+      if (earlier) {
+        keepQuota = true;
+        await recordSentRow(deps, row, { attempt, providerMessageId: earlier, outcome: 'recovered', error: null, duplicateRisk: false });
+        return { messageId: row.id, providerMessageId: earlier, alreadySent: true, attempts: attempt };
+      }
+      duplicateRisk = earlier === undefined;
+    }
+
+    const cap = req.maxWaitMs !== undefined ? req.maxWaitMs + policy.pacing.maxWaitMs : Infinity;
+    await pause(Math.min(goAt - Date.now(), cap));
+
+    let providerMessageId: string;
+    try {
+      const result = await deps.providers[channel.provider].send(channelTarget(channel), req.contactKey, req.message, { idempotencyKey: providerKey });
+      providerMessageId = result.providerMessageId;
+    } catch (err) {
+      keepQuota = await recordFailedAttempt(deps, row.id, attempt, err, start.transientFailures, config.SEND_MAX_ATTEMPTS, duplicateRisk);
+      throw err;
+    }
+    keepQuota = true;
+    const risk = duplicateRisk
+      ? {
+          uncertain: true,
+          message: 'an earlier attempt timed out with unknown outcome and this provider cannot be asked: the contact may have received it twice',
+        }
+      : null;
+    await recordSentRow(deps, row, { attempt, providerMessageId, outcome: 'sent', error: risk, duplicateRisk });
+    return { messageId: row.id, providerMessageId, alreadySent: false, attempts: attempt, duplicateRisk };
+  } finally {
+    if (!keepQuota) await quota.release().catch((err) => deps.log.warn({ err }, 'quota release failed'));
   }
 }
 
-async function markFailed(db: Db, messageId: string, error: Record<string, unknown>): Promise<void> {
-  await db
-    .update(messages)
-    .set({ status: 'failed', failedAt: sql`now()`, error, updatedAt: sql`now()` })
-    .where(eq(messages.id, messageId));
+async function noteWaiting(db: Db, messageId: string, err: SendDeferred): Promise<void> {
+  await noteMessageError(db, { messageId, error: { reason: 'RateLimited', scope: err.scope, message: err.message, retryAt: err.retryAt.toISOString() } });
+}
+
+async function giveUp(db: Db, messageId: string, failures: number): Promise<never> {
+  const message = `provider unavailable: gave up after ${failures} failed attempts`;
+  await markMessageFailed(db, { messageId, error: { reason: 'ProviderUnavailable', message } });
+  throw new DeliveryRefused(message, 'ProviderUnavailable');
+}
+
+/**
+ * Classifies a failed provider call, records the attempt and the row, and says whether
+ * the quota stays counted (the message may have gone out).
+ */
+async function recordFailedAttempt(
+  deps: DeliveryDeps,
+  messageId: string,
+  attempt: number,
+  err: unknown,
+  earlierFailures: number,
+  maxAttempts: number,
+  duplicateRisk: boolean,
+): Promise<boolean> {
+  const { db } = deps;
+  if (!(err instanceof ProviderError)) {
+    // A bug or an unexpected answer after the request left: treat the outcome as unknown.
+    const error = { reason: 'Unexpected', message: String((err as Error)?.message ?? err) };
+    await finishAttempt(db, { messageId, attempt, outcome: 'uncertain', error, duplicateRisk });
+    await noteMessageError(db, { messageId, error: { ...error, uncertain: true } });
+    return true;
+  }
+  const error = { reason: err.kind, message: err.message, code: err.details.code, status: err.details.status };
+  if (err.kind === 'rate_limited') {
+    await finishAttempt(db, { messageId, attempt, outcome: 'rate_limited', error, duplicateRisk });
+    await noteMessageError(db, { messageId, error: { ...error, reason: 'RateLimited' } });
+    return false;
+  }
+  if (err.kind === 'retryable') {
+    const uncertain = UNCERTAIN_CODES.has(err.details.code ?? '');
+    await finishAttempt(db, { messageId, attempt, outcome: uncertain ? 'uncertain' : 'retry', error, duplicateRisk });
+    if (earlierFailures + 1 >= maxAttempts) {
+      // The last allowed attempt failed: fail now rather than on the next retry.
+      await markMessageFailed(db, {
+        messageId,
+        error: { reason: 'ProviderUnavailable', message: `gave up after ${earlierFailures + 1} failed attempts: ${err.message}`, uncertain },
+      });
+      throw new DeliveryRefused(`provider unavailable after ${earlierFailures + 1} attempts: ${err.message}`, 'ProviderUnavailable');
+    }
+    await noteMessageError(db, { messageId, error: { ...error, reason: 'Transient', uncertain } });
+    return uncertain;
+  }
+  // Permanent: not on WhatsApp, window closed, bad credentials, invalid request.
+  const reason = REFUSAL_OF_KIND[err.kind] ?? 'ProviderRejected';
+  await finishAttempt(db, { messageId, attempt, outcome: 'failed', error: { ...error, reason }, duplicateRisk });
+  await markMessageFailed(db, { messageId, error: { ...error, reason } });
+  return false;
+}
+
+/**
+ * After an attempt with unknown outcome: the provider id of an earlier send of this key
+ * where the provider can be asked; null when it was asked and has none; undefined when the
+ * provider offers no way to ask (Evolution, Meta and LancePilot have no lookup by our key).
+ */
+async function lookupEarlierSend(deps: DeliveryDeps, channel: ChannelRow, key: string): Promise<string | null | undefined> {
+  if (channel.provider === 'sandbox') return (await findSandboxSend(deps.db, { idempotencyKey: key })) ?? null;
+  return undefined;
+}
+
+/**
+ * Records an accepted send. Retried a few times in-process: failing here after the
+ * provider accepted would make a later attempt send again.
+ */
+async function recordSentRow(
+  deps: DeliveryDeps,
+  row: MessageRow,
+  params: { attempt: number; providerMessageId: string; outcome: 'sent' | 'recovered'; error: Record<string, unknown> | null; duplicateRisk: boolean },
+): Promise<void> {
+  const { db } = deps;
+  for (let i = 0; ; i++) {
+    try {
+      try {
+        await recordSent(db, { messageId: row.id, ...params });
+        await applyPendingStatuses(db, { channelId: row.channelId, providerMessageId: params.providerMessageId });
+      } catch (err) {
+        if (!isUniqueViolation(err)) throw err;
+        // The provider's echo of this send was stored first: it is ours, take its place
+        // and replay the statuses it had collected.
+        await removeOwnEcho(db, { channelId: row.channelId, providerMessageId: params.providerMessageId, keepId: row.id });
+        await recordSent(db, { messageId: row.id, ...params });
+        for (const ev of await listStatusEvents(db, { channelId: row.channelId, providerMessageId: params.providerMessageId })) {
+          await applyStatus(db, {
+            channelId: ev.channelId,
+            providerMessageId: ev.providerMessageId,
+            status: ev.status as MessageStatus,
+            occurredAt: ev.occurredAt,
+            error: ev.error ?? undefined,
+          });
+        }
+      }
+      return;
+    } catch (err) {
+      if (i >= 4) throw err;
+      deps.log.warn({ err, messageId: row.id }, 'recording a sent message failed; retrying');
+      await new Promise((r) => setTimeout(r, 100 * 2 ** i));
+    }
+  }
+}
+
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined; // not inside an activity (a script, a unit test)
+  }
+}
+
+/** Waits; inside an activity the wait heartbeats and ends early (throws) when the activity is cancelled. */
+async function pause(ms: number): Promise<void> {
+  if (!(ms > 0)) return;
+  const ctx = activityContext();
+  if (!ctx) {
+    await new Promise((r) => setTimeout(r, ms));
+    return;
+  }
+  const until = Date.now() + ms;
+  for (let left = ms; left > 0; left = until - Date.now()) {
+    ctx.heartbeat();
+    await ctx.sleep(Math.min(left, 2_000));
+  }
 }

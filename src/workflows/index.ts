@@ -1,1 +1,3 @@
 export { contactWorkflow } from './contact';
+export { funnelRunWorkflow } from './funnel';
+export { scheduledSendWorkflow, sendMessageWorkflow } from './sending';

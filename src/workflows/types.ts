@@ -2,6 +2,7 @@
  * Messages that cross into workflows. Types only: workflow code stays free of runtime imports.
  */
 import type { InboundType, MessageAuthor } from '../domain/events';
+import type { FunnelTriggerSpec } from '../domain/funnelTypes';
 
 /** One inbound (or human-typed) message, as the ingest hands it to the contact workflow. */
 export interface ContactMessage {
@@ -35,6 +36,8 @@ export interface ContactState {
   /** Automation paused by a human on the phone until this time (epoch ms). */
   pausedUntil?: number;
   handled: number;
+  /** Funnel runs of this contact that are not finished (rebuilt from the database on start). */
+  activeRuns?: ActiveRun[];
 }
 
 /** Tenant settings the contact workflow needs, sent along with every message. */
@@ -44,6 +47,7 @@ export interface ContactPolicy {
   humanPauseMs: number;
   /** Idle time after which the contact workflow ends, ms. */
   idleTimeoutMs: number;
+  sendRetry: SendRetryPolicy;
 }
 
 export interface InboundSignalPayload {
@@ -51,4 +55,60 @@ export interface InboundSignalPayload {
   policy: ContactPolicy;
   /** The contact's opt-out as stored when the message was dispatched. */
   contactOptedOut?: boolean;
+  /** Automation paused for the contact (handover) until this time, epoch ms, as stored. */
+  contactPausedUntil?: number;
+  /** The tenant's active funnel triggers when the message was dispatched. */
+  funnels?: FunnelTriggerSpec[];
+}
+
+/** Retry of funnel sends: from configuration (fast in tests, patient in production). */
+export interface SendRetryPolicy {
+  maximumAttempts: number;
+  initialIntervalMs: number;
+  maximumIntervalMs: number;
+}
+
+/** A contact's reply handed to a run waiting for it. */
+export interface FunnelReply {
+  messageId: string;
+  type: string;
+  text?: string;
+  button?: { id?: string; text?: string };
+}
+
+export interface FunnelRunInput {
+  /** The run's workflow id: tenant, contact, funnel and the triggering message. */
+  runId: string;
+  tenantId: string;
+  contactKey: string;
+  channelId: string;
+  funnelId: string;
+  funnelName: string;
+  version: number;
+  triggerMessageId: string;
+  /** The contact workflow, told when this run starts or stops waiting for a reply. */
+  contactWorkflowId: string;
+  sendRetry: SendRetryPolicy;
+  /** Operator replay: start at this step with this progress instead of the first. */
+  resume?: { stepId: string; variables: Record<string, string>; visits: Record<string, number> };
+}
+
+export interface FunnelProgress {
+  status: 'running' | 'waiting' | 'completed' | 'failed' | 'cancelled';
+  stepId?: string;
+  stepIndex?: number;
+  stepCount: number;
+  waitingFor?: 'reply' | 'delay' | 'typing';
+  waitingUntil?: number;
+  variables: Record<string, string>;
+  visits: Record<string, number>;
+  error?: string;
+  cancelReason?: string;
+}
+
+/** A funnel run as the contact workflow tracks it (to route replies). */
+export interface ActiveRun {
+  runId: string;
+  funnelId: string;
+  waiting: boolean;
 }

@@ -98,13 +98,21 @@ export async function startTestWorker(opts: {
   taskQueue: string;
   providers?: ProviderRegistry;
   address?: string;
+  client?: Client;
+  config?: Config;
 }): Promise<RunningWorker> {
   installQuietRuntime();
   return startWorker({
     address: opts.address ?? temporalAddress(),
     namespace: 'default',
     taskQueue: opts.taskQueue,
-    deps: { db: opts.db.db, providers: opts.providers ?? testProviders(opts.db), log: testLog },
+    deps: {
+      db: opts.db.db,
+      providers: opts.providers ?? testProviders(opts.db),
+      log: testLog,
+      config: opts.config,
+      temporal: opts.client ? { client: opts.client, taskQueue: opts.taskQueue } : undefined,
+    },
     workflowBundle: workflowBundle(),
     log: testLog,
   });

@@ -45,7 +45,7 @@ export async function startStack(
   const db = await createTestDb();
   const { client, connection } = await connectClient(address);
   const launch = () =>
-    startTestWorker({ db, address, taskQueue: config.TEMPORAL_TASK_QUEUE, providers: opts.providers?.(db) ?? testProviders(db) });
+    startTestWorker({ db, address, client, config, taskQueue: config.TEMPORAL_TASK_QUEUE, providers: opts.providers?.(db) ?? testProviders(db) });
   let worker = opts.worker === false ? undefined : await launch();
   const ingestRuntime = buildIngest({ config, db: db.db, client, log: testLog });
   ingestRuntime.dispatcher.start();
@@ -56,7 +56,7 @@ export async function startStack(
     pingDb: db.ping,
     pingTemporal: pinger.ping,
     log: testLog,
-    routers: buildRouters({ config, db: db.db, temporal: client, ingest: ingestRuntime.ingest, log: testLog }),
+    routers: buildRouters({ config, db: db.db, temporal: client, ingest: ingestRuntime.ingest, log: testLog, funnelTriggers: ingestRuntime.funnelTriggers }),
   });
   const server = await serve(app);
   return {

@@ -61,7 +61,7 @@ async function startApi(config: Config, db: DbHandle, temporal: TemporalRuntime,
   const apiLog = log.child({ component: 'api' });
   const pinger = createTemporalPinger(temporal.address);
   stoppers.push(() => pinger.close());
-  const { ingest, dispatcher } = buildIngest({ config, db: db.db, client: temporal.client, log: apiLog });
+  const { ingest, dispatcher, funnelTriggers } = buildIngest({ config, db: db.db, client: temporal.client, log: apiLog });
   dispatcher.start();
   stoppers.push(() => dispatcher.stop());
   const app = createApp({
@@ -70,7 +70,7 @@ async function startApi(config: Config, db: DbHandle, temporal: TemporalRuntime,
     pingDb: db.ping,
     pingTemporal: pinger.ping,
     log: apiLog,
-    routers: buildRouters({ config, db: db.db, temporal: temporal.client, ingest, log: apiLog }),
+    routers: buildRouters({ config, db: db.db, temporal: temporal.client, ingest, log: apiLog, funnelTriggers }),
   });
   return listen(app, config.PORT, config.HOST);
 }
@@ -81,7 +81,13 @@ async function launchWorker(config: Config, db: DbHandle, temporal: TemporalRunt
     address: temporal.address,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
-    deps: { db: db.db, providers: buildProviders(config, db, workerLog), log: workerLog },
+    deps: {
+      db: db.db,
+      providers: buildProviders(config, db, workerLog),
+      log: workerLog,
+      config,
+      temporal: { client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE },
+    },
     log: workerLog,
   });
 }

@@ -1,0 +1,122 @@
+/**
+ * Activities of the send workflows: the delivery itself (the same `deliverOrFail` every
+ * sender uses) and the bookkeeping of schedule rows.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { eq } from 'drizzle-orm';
+import { setScheduleTime, transitionSchedule } from '../db/queries/sending';
+import { messages, scheduledMessages } from '../db/schema';
+import type { DeliverRequest, DeliverResult } from '../services/delivery';
+import { deliverOrFail, type ActivityDeps } from './deps';
+import type { OutboundMessage } from './providers/types';
+
+export interface ScheduledDelivery {
+  scheduleId: string;
+  tenantId: string;
+  channelId: string;
+  contactKey: string;
+  message: OutboundMessage;
+  /** The schedule's time (epoch ms): the provider is called at this moment, not before. */
+  sendAt: number;
+  /** Longest in-process wait for sendAt (the workflow wakes this much early). */
+  maxWaitMs: number;
+}
+
+/** The idempotency key of a schedule's one message. */
+export const scheduleMessageKey = (scheduleId: string) => `schedule:${scheduleId}`;
+
+/** Keeps a long activity visibly alive: a lost worker is noticed within the heartbeat timeout. */
+async function withHeartbeat<T>(fn: () => Promise<T>): Promise<T> {
+  const ctx = Context.current();
+  const timer = setInterval(() => ctx.heartbeat(), 1_000);
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
+  }
+}
+
+function failureOf(err: unknown): { type: string; message: string } | undefined {
+  const f = err as { name?: string; type?: string; nonRetryable?: boolean; message?: string };
+  if (f?.name === 'ApplicationFailure' && f.nonRetryable) return { type: f.type ?? 'Error', message: f.message ?? '' };
+  return undefined;
+}
+
+export function createSendingActivities(deps: ActivityDeps) {
+  const { db } = deps;
+
+  async function messageIdOf(scheduleId: string): Promise<string | undefined> {
+    const [row] = await db.select({ id: messages.id }).from(messages).where(eq(messages.idempotencyKey, scheduleMessageKey(scheduleId)));
+    return row?.id;
+  }
+
+  return {
+    /** An immediate send (`send:<messageId>` workflow): the row exists already, created by the API. */
+    async deliverMessage(req: DeliverRequest): Promise<DeliverResult> {
+      return withHeartbeat(() => deliverOrFail(deps, req));
+    },
+
+    /** A schedule's send: marks the row sending, delivers at `sendAt`, records the outcome. */
+    async deliverScheduledMessage(params: ScheduledDelivery): Promise<DeliverResult> {
+      return withHeartbeat(async () => {
+        const moved = await transitionSchedule(db, { scheduleId: params.scheduleId, from: ['scheduled', 'sending'], to: 'sending' });
+        if (!moved) {
+          const [row] = await db.select().from(scheduledMessages).where(eq(scheduledMessages.id, params.scheduleId));
+          if (!row) throw ApplicationFailure.nonRetryable(`schedule ${params.scheduleId} not found`, 'NotFound');
+          if (row.status === 'cancelled') throw ApplicationFailure.nonRetryable('schedule was cancelled', 'ScheduleCancelled');
+          // sent or failed by an earlier attempt: deliver() below answers from the message row.
+        }
+        try {
+          const result = await deliverOrFail(deps, {
+            tenantId: params.tenantId,
+            channelId: params.channelId,
+            contactKey: params.contactKey,
+            message: params.message,
+            idempotencyKey: scheduleMessageKey(params.scheduleId),
+            notBefore: params.sendAt,
+            maxWaitMs: params.maxWaitMs,
+          });
+          await transitionSchedule(db, {
+            scheduleId: params.scheduleId,
+            from: ['scheduled', 'sending'],
+            to: 'sent',
+            set: { messageId: result.messageId, error: null },
+          });
+          return result;
+        } catch (err) {
+          const failure = failureOf(err);
+          if (failure) {
+            await transitionSchedule(db, {
+              scheduleId: params.scheduleId,
+              from: ['scheduled', 'sending'],
+              to: 'failed',
+              set: { messageId: await messageIdOf(params.scheduleId), error: { reason: failure.type, message: failure.message } },
+            });
+          }
+          throw err;
+        }
+      });
+    },
+
+    /** Reschedule accepted by the workflow: the row follows. */
+    async recordScheduleTime(params: { scheduleId: string; scheduledFor: number }): Promise<void> {
+      await setScheduleTime(db, { scheduleId: params.scheduleId, scheduledFor: new Date(params.scheduledFor) });
+    },
+
+    /** Cancel accepted by the workflow: the row follows. */
+    async recordScheduleCancelled(params: { scheduleId: string }): Promise<void> {
+      await transitionSchedule(db, { scheduleId: params.scheduleId, from: ['scheduled'], to: 'cancelled' });
+    },
+
+    /** A schedule whose delivery ended without a recorded outcome (e.g. an unexpected failure). */
+    async recordScheduleFailed(params: { scheduleId: string; reason: string; message: string }): Promise<void> {
+      await transitionSchedule(db, {
+        scheduleId: params.scheduleId,
+        from: ['scheduled', 'sending'],
+        to: 'failed',
+        set: { messageId: await messageIdOf(params.scheduleId), error: { reason: params.reason, message: params.message } },
+      });
+    },
+  };
+}

@@ -1,0 +1,299 @@
+/**
+ * /api/whatsapp/*: send now, schedule, cancel, reschedule, and what became of a message
+ * (tenant-scoped). Handlers parse, delegate to src/services/sending, respond.
+ */
+import { Router, type NextFunction, type Request, type Response } from 'express';
+import { z } from 'zod';
+import type { Client } from '@temporalio/client';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import { canonicalPhone } from '../domain/phone';
+import type { Logger } from '../log';
+import type { OutboundMessage } from '../activities/providers/types';
+import {
+  cancelSchedule,
+  getMessageDetails,
+  getScheduleDetails,
+  rescheduleSchedule,
+  scheduleMessage,
+  sendMessage,
+  SendingError,
+  type SendingServiceDeps,
+} from '../services/sending';
+import { tenantOf } from './auth';
+import { ApiError } from './errors';
+
+// ─── schemas ───
+
+/** Digits with country code; a Brazilian mobile with or without its ninth digit is one key. */
+const phoneSchema = z.string({ message: 'is required' }).transform((value, ctx) => {
+  const phone = canonicalPhone(value);
+  if (!phone) {
+    ctx.addIssue({ code: 'custom', message: 'must be a phone number with country code, e.g. +55 11 99999-0001' });
+    return z.NEVER;
+  }
+  return phone;
+});
+
+const buttonSchema = z.object({
+  id: z.string().trim().min(1).max(256, 'must be at most 256 characters').optional(),
+  title: z.string({ message: 'is required' }).trim().min(1, 'is required').max(20, 'must be at most 20 characters'),
+});
+
+const mediaSchema = z.object({
+  type: z.enum(['image', 'video', 'document', 'audio']),
+  url: z.url({ protocol: /^https?$/, message: 'must be an http(s) URL' }),
+  fileName: z.string().max(240).optional(),
+  mimeType: z.string().max(100).optional(),
+});
+
+const listSchema = z
+  .object({
+    buttonText: z.string().trim().min(1, 'is required').max(20, 'must be at most 20 characters'),
+    sections: z
+      .array(
+        z.object({
+          title: z.string().trim().min(1, 'is required').max(24, 'must be at most 24 characters'),
+          rows: z
+            .array(
+              z.object({
+                id: z.string().trim().min(1, 'is required').max(200, 'must be at most 200 characters'),
+                title: z.string().trim().min(1, 'is required').max(24, 'must be at most 24 characters'),
+                description: z.string().max(72, 'must be at most 72 characters').optional(),
+              }),
+            )
+            .min(1, 'needs at least one row'),
+        }),
+      )
+      .min(1, 'needs at least one section')
+      .max(10, 'at most 10 sections'),
+  })
+  .superRefine((list, ctx) => {
+    const rows = list.sections.reduce((n, s) => n + s.rows.length, 0);
+    if (rows > 10) ctx.addIssue({ code: 'custom', path: ['sections'], message: `at most 10 rows in total (got ${rows})` });
+  });
+
+const templateSchema = z.object({
+  name: z.string({ message: 'is required' }).trim().min(1, 'is required').max(512),
+  language: z.string().trim().min(2).max(15).default('pt_BR'),
+  variables: z.array(z.string()).max(100).optional(),
+  components: z.array(z.record(z.string(), z.unknown())).optional(),
+});
+
+const MESSAGE_MAX = 4096;
+const CAPTION_MAX = 1024;
+
+/** What to send: text (`message`), or media / reply buttons / a list with `message` as body, or a Meta template. */
+const contentSchema = z.object({
+  instanceName: z.string({ message: 'is required' }).trim().min(1, 'is required'),
+  phoneNumber: phoneSchema,
+  message: z.string().max(MESSAGE_MAX, `must be at most ${MESSAGE_MAX} characters`).optional(),
+  title: z.string().max(60, 'must be at most 60 characters').optional(),
+  footer: z.string().max(60, 'must be at most 60 characters').optional(),
+  media: mediaSchema.optional(),
+  buttons: z.array(buttonSchema).min(1, 'needs at least one button').max(3, 'at most 3 reply buttons').optional(),
+  list: listSchema.optional(),
+  template: templateSchema.optional(),
+});
+type Content = z.infer<typeof contentSchema>;
+
+function checkContent(c: Content, ctx: z.RefinementCtx): void {
+  const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
+  const kinds = (['media', 'buttons', 'list', 'template'] as const).filter((k) => c[k] !== undefined);
+  if (kinds.length > 1) {
+    issue(kinds[1]!, `cannot be combined with ${kinds[0]}: send one kind of content per message`);
+    return;
+  }
+  const text = c.message?.trim() ?? '';
+  if (c.template) {
+    if (c.message !== undefined) issue('message', 'must be absent when a template is sent');
+    return;
+  }
+  if (c.media) {
+    if (text.length > CAPTION_MAX) issue('message', `must be at most ${CAPTION_MAX} characters as a media caption`);
+    return;
+  }
+  if (!text) issue('message', 'is required (or send media or a template)');
+  if (c.buttons) {
+    const titles = c.buttons.map((b) => b.title.toLowerCase());
+    if (new Set(titles).size !== titles.length) issue('buttons', 'button titles must be unique');
+    const ids = c.buttons.map((b, i) => b.id ?? `btn_${i + 1}`);
+    if (new Set(ids).size !== ids.length) issue('buttons', 'button ids must be unique');
+  }
+}
+
+function toOutbound(c: Content): OutboundMessage {
+  if (c.template) {
+    const { name, language, variables, components } = c.template;
+    return { type: 'template', name, language, ...(variables ? { variables } : {}), ...(components ? { components } : {}) };
+  }
+  if (c.media) {
+    return {
+      type: 'media',
+      mediaType: c.media.type,
+      url: c.media.url,
+      ...(c.message?.trim() ? { caption: c.message } : {}),
+      ...(c.media.fileName ? { fileName: c.media.fileName } : {}),
+      ...(c.media.mimeType ? { mimeType: c.media.mimeType } : {}),
+    };
+  }
+  const extra = { ...(c.title ? { title: c.title } : {}), ...(c.footer ? { footer: c.footer } : {}) };
+  if (c.buttons) {
+    return { type: 'buttons', text: c.message!, ...extra, buttons: c.buttons.map((b, i) => ({ id: b.id ?? `btn_${i + 1}`, title: b.title })) };
+  }
+  if (c.list) {
+    return {
+      type: 'list',
+      text: c.message!,
+      ...extra,
+      buttonText: c.list.buttonText,
+      sections: c.list.sections.map((s) => ({
+        title: s.title,
+        rows: s.rows.map((r) => ({ id: r.id, title: r.title, ...(r.description ? { description: r.description } : {}) })),
+      })),
+    };
+  }
+  return { type: 'text', text: c.message! };
+}
+
+export const sendMessageBodySchema = contentSchema.superRefine(checkContent).transform((c) => ({
+  instanceName: c.instanceName,
+  phoneNumber: c.phoneNumber,
+  message: toOutbound(c),
+}));
+export type SendMessageBody = z.input<typeof sendMessageBodySchema>;
+
+const ISO_WITH_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})$/i;
+
+/**
+ * An ISO 8601 date-time with an offset (`Z` or `±hh:mm`) → epoch ms. A time without offset
+ * is refused: whose local time would it be? (Future/limit rules are checked by the service.)
+ */
+export const scheduledForSchema = z.string({ message: 'is required: an ISO 8601 date-time with offset' }).transform((value, ctx) => {
+  const m = ISO_WITH_OFFSET.exec(value.trim());
+  const offset = m?.[2]?.replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
+  const ms = m ? Date.parse(`${m[1]}${offset}`) : NaN;
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date-time with offset, e.g. 2025-03-10T14:30:00-03:00' });
+    return z.NEVER;
+  }
+  return ms;
+});
+
+export const scheduleMessageBodySchema = contentSchema
+  .extend({ scheduledFor: scheduledForSchema })
+  .superRefine(checkContent)
+  .transform((c) => ({ instanceName: c.instanceName, phoneNumber: c.phoneNumber, message: toOutbound(c), scheduledFor: c.scheduledFor }));
+export type ScheduleMessageBody = z.input<typeof scheduleMessageBodySchema>;
+
+export const rescheduleBodySchema = z.object({ scheduledFor: scheduledForSchema });
+export type RescheduleBody = z.input<typeof rescheduleBodySchema>;
+
+const idempotencyKeySchema = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .max(255, 'must be at most 255 characters')
+  .optional();
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+// ─── router ───
+
+type Handler = (req: Request, res: Response) => Promise<void>;
+const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
+
+function translate(err: unknown): never {
+  if (err instanceof SendingError) {
+    switch (err.kind) {
+      case 'NotFound':
+        throw new ApiError('not_found', err.message);
+      case 'Conflict':
+        throw new ApiError('conflict', err.message);
+      case 'Unavailable':
+        throw new ApiError('unavailable', err.message);
+      case 'Invalid': {
+        const path = err.field ?? '(body)';
+        throw new ApiError('validation_failed', `${path}: ${err.message}`, [{ path, message: err.message }]);
+      }
+    }
+  }
+  throw err;
+}
+
+function idempotencyKeyOf(req: Request): string | undefined {
+  const parsed = idempotencyKeySchema.safeParse(req.header('idempotency-key'));
+  if (!parsed.success) {
+    const message = parsed.error.issues[0]!.message;
+    throw new ApiError('validation_failed', `Idempotency-Key: ${message}`, [{ path: 'Idempotency-Key', message }]);
+  }
+  return parsed.data;
+}
+
+/** A path id that is not a uuid names nothing: 404, like an id of another tenant. */
+function idOf(req: Request, what: string): string {
+  const id = String(req.params.id ?? '');
+  if (!UUID.test(id)) throw new ApiError('not_found', `${what} ${id} not found`);
+  return id;
+}
+
+export function sendingRouter(deps: { config: Config; db: Db; temporal: Client; log: Logger }): Router {
+  const router = Router();
+  const service: SendingServiceDeps = { db: deps.db, temporal: deps.temporal, config: deps.config, log: deps.log.child({ component: 'sending' }) };
+
+  router.post(
+    '/whatsapp/send-message',
+    handle(async (req, res) => {
+      const input = sendMessageBodySchema.parse(req.body);
+      const idempotencyKey = idempotencyKeyOf(req);
+      const answer = await sendMessage(service, { tenantId: tenantOf(res), input, idempotencyKey }).catch(translate);
+      res.status(answer.statusCode).json(answer.body);
+    }),
+  );
+
+  router.post(
+    '/whatsapp/schedule-message',
+    handle(async (req, res) => {
+      const { scheduledFor, ...input } = scheduleMessageBodySchema.parse(req.body);
+      const idempotencyKey = idempotencyKeyOf(req);
+      const answer = await scheduleMessage(service, { tenantId: tenantOf(res), input, scheduledFor, idempotencyKey }).catch(translate);
+      res.status(answer.statusCode).json(answer.body);
+    }),
+  );
+
+  router.get(
+    '/whatsapp/messages/:id',
+    handle(async (req, res) => {
+      const message = await getMessageDetails(deps.db, { tenantId: tenantOf(res), messageId: idOf(req, 'message') }).catch(translate);
+      res.json({ success: true, message });
+    }),
+  );
+
+  router.get(
+    '/whatsapp/schedules/:id',
+    handle(async (req, res) => {
+      const schedule = await getScheduleDetails(deps.db, { tenantId: tenantOf(res), scheduleId: idOf(req, 'schedule') }).catch(translate);
+      res.json({ success: true, schedule });
+    }),
+  );
+
+  router.delete(
+    '/whatsapp/schedules/:id',
+    handle(async (req, res) => {
+      const schedule = await cancelSchedule(service, { tenantId: tenantOf(res), scheduleId: idOf(req, 'schedule') }).catch(translate);
+      res.json({ success: true, schedule });
+    }),
+  );
+
+  router.patch(
+    '/whatsapp/schedules/:id',
+    handle(async (req, res) => {
+      const scheduleId = idOf(req, 'schedule');
+      const { scheduledFor } = rescheduleBodySchema.parse(req.body);
+      const schedule = await rescheduleSchedule(service, { tenantId: tenantOf(res), scheduleId, scheduledFor }).catch(translate);
+      res.json({ success: true, schedule });
+    }),
+  );
+
+  return router;
+}

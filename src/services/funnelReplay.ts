@@ -1,0 +1,151 @@
+/**
+ * Operator repair of failed funnel runs: list them from Temporal's visibility joined with
+ * their funnel_runs rows, and put them back on track.
+ *
+ * A replay starts the run again under the same workflow id, from the failed step (with the
+ * progress it had: variables and step visits) or from the start. Idempotency keys are
+ * (run, step, visit), so every message the provider already accepted is recognised and
+ * never sent again, whichever mode.
+ */
+import type { Client } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { eq, inArray, sql } from 'drizzle-orm';
+import type { Db } from '../db/client';
+import { funnelRuns } from '../db/schema';
+import { ContactPhoneKey, FunnelIdKey, TenantIdKey, ZapflowStatusKey } from '../temporal/searchAttributes';
+import type { FunnelProgress, FunnelRunInput } from '../workflows/types';
+
+export interface FailedRun {
+  runId: string;
+  tenantId: string;
+  contact: string;
+  funnelId: string;
+  funnelName?: string;
+  failedStep?: string;
+  error?: string;
+  failedAt?: Date;
+  taskQueue?: string;
+}
+
+function quote(value: string): string {
+  return `'${value.replace(/'/g, "\\'")}'`;
+}
+
+/** Failed funnel runs from Temporal's visibility (search attributes), joined with their rows. */
+export async function listFailedRuns(
+  client: Client,
+  db: Db,
+  filters: { tenantId?: string; funnelId?: string; since?: Date; limit?: number },
+): Promise<FailedRun[]> {
+  const clauses = [`WorkflowType = 'funnelRunWorkflow'`, `ExecutionStatus = 'Failed'`];
+  if (filters.tenantId) clauses.push(`TenantId = ${quote(filters.tenantId)}`);
+  if (filters.funnelId) clauses.push(`FunnelId = ${quote(filters.funnelId)}`);
+  if (filters.since) clauses.push(`CloseTime > ${quote(filters.since.toISOString())}`);
+  const found: Array<{ workflowId: string; closeTime?: Date; taskQueue: string; tenantId?: string; contact?: string; funnelId?: string }> = [];
+  for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+    found.push({
+      workflowId: wf.workflowId,
+      closeTime: wf.closeTime,
+      taskQueue: wf.taskQueue,
+      tenantId: wf.typedSearchAttributes.get(TenantIdKey),
+      contact: wf.typedSearchAttributes.get(ContactPhoneKey),
+      funnelId: wf.typedSearchAttributes.get(FunnelIdKey),
+    });
+    if (filters.limit && found.length >= filters.limit) break;
+  }
+  if (found.length === 0) return [];
+  const rows = await db.select().from(funnelRuns).where(inArray(funnelRuns.id, found.map((f) => f.workflowId)));
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return found.map((f) => {
+    const row = byId.get(f.workflowId);
+    return {
+      runId: f.workflowId,
+      tenantId: row?.tenantId ?? f.tenantId ?? '',
+      contact: row?.contactKey ?? f.contact ?? '',
+      funnelId: row?.funnelId ?? f.funnelId ?? '',
+      failedStep: row?.error?.step ?? row?.currentStep ?? undefined,
+      error: row?.error?.message,
+      failedAt: f.closeTime ?? row?.finishedAt ?? undefined,
+      taskQueue: f.taskQueue,
+    };
+  });
+}
+
+export type ReplayFrom = 'failed-step' | 'start';
+
+export interface ReplayPlan {
+  runId: string;
+  action: 'replay' | 'skip';
+  from?: ReplayFrom;
+  stepId?: string;
+  reason?: string;
+}
+
+/** What replaying a run would do, without doing it. */
+export async function planReplay(client: Client, db: Db, runId: string, from: ReplayFrom): Promise<ReplayPlan & { input?: FunnelRunInput; taskQueue?: string }> {
+  const handle = client.workflow.getHandle(runId);
+  let description;
+  try {
+    description = await handle.describe();
+  } catch {
+    return { runId, action: 'skip', reason: 'no such workflow in Temporal' };
+  }
+  if (description.type !== 'funnelRunWorkflow') return { runId, action: 'skip', reason: `not a funnel run (${description.type})` };
+  if (description.status.name !== 'FAILED') return { runId, action: 'skip', reason: `run is ${description.status.name.toLowerCase()}, not failed` };
+  const [row] = await db.select().from(funnelRuns).where(eq(funnelRuns.id, runId)).limit(1);
+  // The run's own input, from the first event of its history.
+  const history = await handle.fetchHistory();
+  const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
+  const payload = started?.input?.payloads?.[0];
+  if (!payload?.data) return { runId, action: 'skip', reason: 'cannot read the run input from its history' };
+  const original = JSON.parse(Buffer.from(payload.data).toString('utf8')) as FunnelRunInput;
+  const input: FunnelRunInput = { ...original, resume: undefined };
+  if (from === 'failed-step') {
+    let progress: FunnelProgress | undefined;
+    try {
+      progress = await handle.query<FunnelProgress>('progress');
+    } catch {
+      // No worker to answer: rebuild from the row (visits unknown: first visit assumed).
+    }
+    const stepId = progress?.stepId ?? row?.error?.step ?? row?.currentStep ?? undefined;
+    if (!stepId) return { runId, action: 'skip', reason: 'failed step unknown' };
+    input.resume = { stepId, variables: progress?.variables ?? row?.variables ?? {}, visits: decrement(progress?.visits ?? {}, stepId) };
+    return { runId, action: 'replay', from, stepId, input, taskQueue: description.taskQueue };
+  }
+  return { runId, action: 'replay', from, stepId: undefined, input, taskQueue: description.taskQueue };
+}
+
+/** The failed step is visited again: its visit counter goes back so its idempotency key is the same. */
+function decrement(visits: Record<string, number>, stepId: string): Record<string, number> {
+  const copy = { ...visits };
+  if (copy[stepId]) copy[stepId] -= 1;
+  return copy;
+}
+
+/** Starts the run again under the same workflow id; the row goes back to queued. */
+export async function executeReplay(client: Client, db: Db, plan: ReplayPlan & { input?: FunnelRunInput; taskQueue?: string }): Promise<void> {
+  if (plan.action !== 'replay' || !plan.input || !plan.taskQueue) throw new Error(`nothing to replay for ${plan.runId}`);
+  await db
+    .update(funnelRuns)
+    .set({ status: 'queued', error: null, finishedAt: null, updatedAt: sql`now()` })
+    .where(eq(funnelRuns.id, plan.runId));
+  try {
+    await client.workflow.start('funnelRunWorkflow', {
+      workflowId: plan.runId,
+      taskQueue: plan.taskQueue,
+      args: [plan.input],
+      // The failed execution is closed; only failed ones may be started again under this id.
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      typedSearchAttributes: [
+        { key: TenantIdKey, value: plan.input.tenantId },
+        { key: ContactPhoneKey, value: plan.input.contactKey },
+        { key: FunnelIdKey, value: plan.input.funnelId },
+        { key: ZapflowStatusKey, value: 'queued' },
+      ],
+      staticSummary: `${plan.input.funnelName} → ${plan.input.contactKey} (replay${plan.stepId ? ` from ${plan.stepId}` : ''})`,
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new Error('a newer execution of this run is already running');
+    throw err;
+  }
+}

@@ -1,0 +1,293 @@
+/**
+ * One funnel run for one contact: walks the snapshot of the funnel version it started with
+ * (sends, delays, typing, waits for replies with branches, tags, variables, handover).
+ *
+ * Round trips are spent like money: short idempotent steps (sends, row updates) are local
+ * activities, so a "send, wait 5 s, send" run costs two workflow tasks and one timer.
+ * Every send carries an idempotency key (run, step, visit): a retried or replayed step
+ * never sends twice what the provider already accepted.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineQuery,
+  defineSignal,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { ZapflowStatusKey } from '../temporal/searchAttributes';
+import type { createActivities } from '../activities';
+import { branchMatches } from '../domain/funnelMatch';
+import type { FunnelMessage, FunnelStep } from '../domain/funnelTypes';
+import { renderTemplate } from '../domain/template';
+import { nextTimeOfDay } from '../domain/timeOfDay';
+import type { FunnelProgress, FunnelReply, FunnelRunInput } from './types';
+
+type Activities = ReturnType<typeof createActivities>;
+
+/** Bookkeeping (run row, tags, variables): local, quick, retried briefly. */
+const bookkeeping = proxyLocalActivities<Activities>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 10 },
+});
+
+/** "typing…" blocks for its duration on Evolution: a regular activity with room for it. */
+const presence = proxyActivities<Activities>({
+  startToCloseTimeout: '5m',
+  retry: { maximumAttempts: 2 },
+});
+
+export const funnelReplySignal = defineSignal<[FunnelReply]>('reply');
+export const cancelRunSignal = defineSignal<[{ reason: string }]>('cancel');
+export const funnelWaitingSignal = defineSignal<[{ runId: string; funnelId: string; waiting: boolean }]>('funnelWaiting');
+export const funnelProgressQuery = defineQuery<FunnelProgress>('progress');
+
+function describeMessage(message: FunnelMessage): string {
+  return message.type === 'template' ? `template ${message.name}` : message.type;
+}
+
+function renderMessage(message: FunnelMessage, values: Record<string, string | undefined>): FunnelMessage {
+  const r = (text: string | undefined) => (text === undefined ? undefined : renderTemplate(text, values));
+  switch (message.type) {
+    case 'text':
+      return { ...message, text: r(message.text)! };
+    case 'media':
+      return { ...message, caption: r(message.caption) };
+    case 'buttons':
+      return { ...message, text: r(message.text)!, title: r(message.title), footer: r(message.footer) };
+    case 'list':
+      return { ...message, text: r(message.text)!, title: r(message.title), footer: r(message.footer) };
+    case 'template':
+      return { ...message, variables: message.variables?.map((v) => renderTemplate(v, values)) };
+  }
+}
+
+function failureMessage(err: unknown): { message: string; type?: string } {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
+    return { message: err.cause.message, type: err.cause.type ?? undefined };
+  }
+  if (err instanceof ActivityFailure && err.cause) return { message: err.cause.message };
+  return { message: (err as Error)?.message ?? String(err) };
+}
+
+export async function funnelRunWorkflow(input: FunnelRunInput): Promise<FunnelProgress> {
+  const sends = proxyLocalActivities<Activities>({
+    startToCloseTimeout: '1m',
+    // Sends retry per the tenant's policy (configuration); rate limits carry their own delay.
+    retry: {
+      maximumAttempts: input.sendRetry.maximumAttempts,
+      initialInterval: input.sendRetry.initialIntervalMs,
+      maximumInterval: input.sendRetry.maximumIntervalMs,
+      backoffCoefficient: 2,
+    },
+    localRetryThreshold: '10s',
+  });
+
+  let cancelReason: string | undefined;
+  let waitingForReply = false;
+  let reply: FunnelReply | undefined;
+  const progress: FunnelProgress = {
+    status: 'running',
+    stepCount: 0,
+    variables: { ...(input.resume?.variables ?? {}) },
+    visits: { ...(input.resume?.visits ?? {}) },
+  };
+
+  setHandler(cancelRunSignal, ({ reason }) => {
+    cancelReason ??= reason;
+  });
+  setHandler(funnelReplySignal, (r) => {
+    if (waitingForReply && !reply) reply = r; // a reply outside a wait is not for this run
+  });
+  setHandler(funnelProgressQuery, () => ({ ...progress }));
+
+  const { definition, contact, timezone } = await bookkeeping.beginFunnelRun({
+    runId: input.runId,
+    tenantId: input.tenantId,
+    funnelId: input.funnelId,
+    version: input.version,
+    contactKey: input.contactKey,
+  });
+  const steps = definition.steps;
+  progress.stepCount = steps.length;
+  const indexOf = new Map(steps.map((s, i) => [s.id, i]));
+  const values = () => ({ name: contact.name ?? '', phone: contact.phone, ...contact.variables, ...progress.variables });
+
+  const summary = (text: string) => setCurrentDetails(`${input.funnelName} → ${input.contactKey}: ${text}`);
+  // The status attribute is kept current when the starter registered it (the time-skipping
+  // test server has no custom search attributes).
+  const visible = workflowInfo().typedSearchAttributes.get(ZapflowStatusKey) !== undefined;
+  const setStatus = (status: FunnelProgress['status']) => {
+    progress.status = status;
+    if (visible) upsertSearchAttributes([{ key: ZapflowStatusKey, value: status }]);
+  };
+  const notifyContactWorkflow = async (waiting: boolean) => {
+    try {
+      await getExternalWorkflowHandle(input.contactWorkflowId).signal(funnelWaitingSignal, {
+        runId: input.runId,
+        funnelId: input.funnelId,
+        waiting,
+      });
+    } catch {
+      // The contact workflow ended idle: it reads waiting runs from the database when it restarts.
+    }
+  };
+  const finish = async (status: 'completed' | 'cancelled' | 'failed', error?: { message: string; type?: string; step?: string }) => {
+    setStatus(status);
+    if (error) progress.error = error.message;
+    if (status === 'cancelled') progress.cancelReason = cancelReason;
+    summary(status === 'cancelled' ? `cancelled (${cancelReason})` : status);
+    await CancellationScope.nonCancellable(() =>
+      bookkeeping.finishFunnelRun({
+        runId: input.runId,
+        tenantId: input.tenantId,
+        status,
+        error,
+        cancelReason,
+        variables: progress.variables,
+        funnelName: input.funnelName,
+        contactKey: input.contactKey,
+      }),
+    );
+    return { ...progress };
+  };
+
+  let index = input.resume ? (indexOf.get(input.resume.stepId) ?? 0) : 0;
+  try {
+    while (index >= 0 && index < steps.length) {
+      if (cancelReason) return await finish('cancelled');
+      const step: FunnelStep = steps[index]!;
+      const visit = (progress.visits[step.id] = (progress.visits[step.id] ?? 0) + 1);
+      progress.stepId = step.id;
+      progress.stepIndex = index;
+      progress.waitingFor = undefined;
+      progress.waitingUntil = undefined;
+      summary(`step ${index + 1}/${steps.length} ${step.id} (${step.type})`);
+      const following = (explicit?: string) => (explicit !== undefined ? indexOf.get(explicit)! : index + 1);
+      const stepRef = { runId: input.runId, stepId: step.id, stepIndex: index, stepCount: steps.length };
+
+      switch (step.type) {
+        case 'send': {
+          try {
+            await sends.funnelSend({
+              ...stepRef,
+              tenantId: input.tenantId,
+              channelId: input.channelId,
+              contactKey: input.contactKey,
+              message: renderMessage(step.message, values()),
+              idempotencyKey: `${input.runId}:${step.id}:${visit}`,
+            });
+          } catch (err) {
+            if (isCancellation(err)) throw err;
+            const failure = failureMessage(err);
+            await finish('failed', { ...failure, step: step.id });
+            throw ApplicationFailure.nonRetryable(
+              `step ${step.id} (send ${describeMessage(step.message)}) failed: ${failure.message}`,
+              'FunnelStepFailed',
+              { step: step.id, cause: failure.type ?? null },
+            );
+          }
+          index = following(step.next);
+          break;
+        }
+        case 'delay':
+        case 'typing': {
+          const now = Date.now(); // workflow time: deterministic
+          const until =
+            step.type === 'delay' && step.untilTime ? nextTimeOfDay(now, step.untilTime, timezone) : now + (step.durationMs ?? 0);
+          progress.waitingFor = step.type;
+          progress.waitingUntil = until;
+          setStatus('waiting');
+          summary(`step ${index + 1}/${steps.length} ${step.id}: waiting (${step.type}) until ${new Date(until).toISOString()}`);
+          await bookkeeping.funnelProgress({ ...stepRef, status: 'waiting', waitingFor: step.type, waitingUntil: until });
+          if (step.type === 'typing') {
+            await presence.showTyping({
+              tenantId: input.tenantId,
+              channelId: input.channelId,
+              contactKey: input.contactKey,
+              durationMs: step.durationMs,
+            });
+          }
+          await condition(() => cancelReason !== undefined, Math.max(0, until - Date.now()));
+          setStatus('running');
+          index = following(step.next);
+          break;
+        }
+        case 'waitForReply': {
+          const until = Date.now() + step.timeoutMs;
+          progress.waitingFor = 'reply';
+          progress.waitingUntil = until;
+          setStatus('waiting');
+          summary(`step ${index + 1}/${steps.length} ${step.id}: waiting for a reply until ${new Date(until).toISOString()}`);
+          reply = undefined;
+          waitingForReply = true;
+          await bookkeeping.funnelProgress({ ...stepRef, status: 'waiting', waitingFor: 'reply', waitingUntil: until });
+          await notifyContactWorkflow(true);
+          const answered = await condition(() => reply !== undefined || cancelReason !== undefined, step.timeoutMs);
+          waitingForReply = false;
+          setStatus('running');
+          if (cancelReason) break;
+          if (!answered || !reply) {
+            await notifyContactWorkflow(false);
+            index = step.onTimeout !== undefined ? indexOf.get(step.onTimeout)! : following(step.next);
+            break;
+          }
+          const got: FunnelReply = reply;
+          if (step.saveAs) progress.variables[step.saveAs] = got.button?.text ?? got.text ?? '';
+          const branch = step.branches.find((b) => branchMatches(b, got));
+          index = branch ? indexOf.get(branch.next)! : step.default !== undefined ? indexOf.get(step.default)! : following(step.next);
+          break;
+        }
+        case 'tag':
+        case 'untag':
+          await bookkeeping.funnelTags({
+            ...stepRef,
+            tenantId: input.tenantId,
+            contactKey: input.contactKey,
+            add: step.type === 'tag' ? step.tags : [],
+            remove: step.type === 'untag' ? step.tags : [],
+          });
+          index = following(step.next);
+          break;
+        case 'set':
+          progress.variables[step.variable] = renderTemplate(step.value, values());
+          await bookkeeping.funnelProgress({ ...stepRef, status: 'running', variables: progress.variables });
+          index = following(step.next);
+          break;
+        case 'handover':
+          await bookkeeping.funnelHandover({
+            ...stepRef,
+            tenantId: input.tenantId,
+            channelId: input.channelId,
+            contactKey: input.contactKey,
+            note: step.note,
+            funnelName: input.funnelName,
+          });
+          return await finish('completed');
+        case 'goto':
+          index = indexOf.get(step.target)!;
+          break;
+        case 'end':
+          index = steps.length;
+          break;
+      }
+    }
+    if (cancelReason) return await finish('cancelled');
+    return await finish('completed');
+  } catch (err) {
+    if (isCancellation(err)) {
+      // Cancelled from Temporal (UI, CLI): record it, then let the run show as Cancelled.
+      cancelReason ??= 'cancelled in Temporal';
+      await finish('cancelled');
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * Sends through the API: one workflow per immediate send (`send:<messageId>`) and one per
+ * schedule (`schedule:<scheduleId>`). Both hand the message to the one delivery activity
+ * every sender in zapflow uses; the schedule sleeps on a durable timer until its time,
+ * takes cancel and reschedule as updates (the caller learns the outcome), and survives
+ * worker and server restarts like any timer.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  defineQuery,
+  defineUpdate,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { createSendingActivities } from '../activities/sending';
+import type { OutboundMessage } from '../activities/providers/types';
+import type { DeliverRequest } from '../services/delivery';
+
+type SendingActivities = ReturnType<typeof createSendingActivities>;
+
+/**
+ * The delivery. No maximumAttempts on purpose: a RateLimited failure (quota window full,
+ * pacing, provider 429) carries its own nextRetryDelay and must never drop the message;
+ * transient provider failures back off exponentially up to a minute, and the activity
+ * gives up by itself after SEND_MAX_ATTEMPTS of those (non-retryable ProviderUnavailable).
+ * The activity heartbeats every second, so a lost worker is noticed within the heartbeat
+ * timeout; startToClose covers the early-start wait, a pacing wait and a provider timeout.
+ */
+const delivery = proxyActivities<SendingActivities>({
+  startToCloseTimeout: '2m',
+  heartbeatTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/** Schedule row bookkeeping: short database writes. */
+const bookkeeping = proxyActivities<SendingActivities>({
+  startToCloseTimeout: '15s',
+});
+
+export interface SendOutcome {
+  status: 'sent' | 'failed';
+  messageId?: string;
+  providerMessageId?: string;
+  /** Failure type (OptedOut, WindowClosed, RecipientInvalid…). */
+  reason?: string;
+  error?: string;
+}
+
+/** A refusal the delivery will not retry (the message row says why); undefined for anything else. */
+function refusalOf(err: unknown): { reason: string; error: string } | undefined {
+  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.nonRetryable) {
+    return { reason: err.cause.type ?? 'Error', error: err.cause.message };
+  }
+  return undefined;
+}
+
+/** An immediate send: the delivery activity, retried as above. A refusal is an outcome, not a workflow failure. */
+export async function sendMessageWorkflow(req: DeliverRequest): Promise<SendOutcome> {
+  try {
+    const result = await delivery.deliverMessage(req);
+    return { status: 'sent', messageId: result.messageId, providerMessageId: result.providerMessageId };
+  } catch (err) {
+    const refusal = refusalOf(err);
+    if (refusal) return { status: 'failed', ...refusal };
+    throw err;
+  }
+}
+
+export type ScheduleState = 'scheduled' | 'sending' | 'sent' | 'failed' | 'cancelled';
+
+export interface ScheduledSendInput {
+  scheduleId: string;
+  tenantId: string;
+  channelId: string;
+  contactKey: string;
+  message: OutboundMessage;
+  /** Epoch ms. */
+  scheduledFor: number;
+  /**
+   * Wake this long before scheduledFor: the activity starts, does its checks and
+   * bookkeeping, and calls the provider at scheduledFor exactly (SCHEDULE_PREFIRE).
+   */
+  prefireMs: number;
+}
+
+export interface ScheduleView {
+  scheduleId: string;
+  status: ScheduleState;
+  /** Epoch ms. */
+  scheduledFor: number;
+  messageId?: string;
+  reason?: string;
+}
+
+/** Failure type of a cancel or reschedule that came too late (the send has begun or ended). */
+export const SCHEDULE_NOT_PENDING = 'ScheduleNotPending';
+
+export const cancelScheduleUpdate = defineUpdate<ScheduleView>('cancel');
+export const rescheduleUpdate = defineUpdate<ScheduleView, [{ scheduledFor: number }]>('reschedule');
+export const scheduleStateQuery = defineQuery<ScheduleView>('state');
+
+export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<ScheduleView> {
+  let scheduledFor = input.scheduledFor;
+  // Widened on purpose: handlers change it between awaits, so no narrowing by the compiler.
+  let status = 'scheduled' as ScheduleState;
+  let generation = 0;
+  let messageId: string | undefined;
+  let reason: string | undefined;
+  const view = (): ScheduleView => ({ scheduleId: input.scheduleId, status, scheduledFor, messageId, reason });
+  const mustBePending = () => {
+    if (status !== 'scheduled') throw ApplicationFailure.nonRetryable(`schedule is ${status}`, SCHEDULE_NOT_PENDING);
+  };
+
+  setHandler(
+    cancelScheduleUpdate,
+    async () => {
+      status = 'cancelled';
+      generation++;
+      await bookkeeping.recordScheduleCancelled({ scheduleId: input.scheduleId });
+      return view();
+    },
+    { validator: mustBePending },
+  );
+  setHandler(
+    rescheduleUpdate,
+    async ({ scheduledFor: next }) => {
+      scheduledFor = next;
+      generation++;
+      await bookkeeping.recordScheduleTime({ scheduleId: input.scheduleId, scheduledFor: next });
+      return view();
+    },
+    {
+      validator: ({ scheduledFor: next }) => {
+        mustBePending();
+        if (!Number.isFinite(next)) throw ApplicationFailure.nonRetryable('scheduledFor must be a time', 'InvalidSchedule');
+      },
+    },
+  );
+  setHandler(scheduleStateQuery, view);
+
+  // Sleep until the wake-up time; a reschedule or cancel wakes the loop to look again.
+  for (;;) {
+    if (status === 'cancelled') break;
+    const wait = scheduledFor - input.prefireMs - Date.now();
+    if (wait <= 0) break;
+    const seen = generation;
+    await condition(() => generation !== seen, wait);
+    if (status === 'scheduled' && generation === seen && workflowInfo().continueAsNewSuggested) {
+      await condition(allHandlersFinished);
+      if (status === 'scheduled') await continueAsNew<typeof scheduledSendWorkflow>({ ...input, scheduledFor });
+    }
+  }
+
+  if (status === 'scheduled') {
+    status = 'sending';
+    try {
+      const result = await delivery.deliverScheduledMessage({
+        scheduleId: input.scheduleId,
+        tenantId: input.tenantId,
+        channelId: input.channelId,
+        contactKey: input.contactKey,
+        message: input.message,
+        sendAt: scheduledFor,
+        maxWaitMs: input.prefireMs + 1_000,
+      });
+      status = 'sent';
+      messageId = result.messageId;
+    } catch (err) {
+      status = 'failed';
+      const refusal = refusalOf(err);
+      reason = refusal?.reason ?? 'Error';
+      // Refusals are recorded by the activity; anything else is recorded here.
+      if (!refusal) {
+        await bookkeeping.recordScheduleFailed({ scheduleId: input.scheduleId, reason, message: String((err as Error).message) });
+      }
+    }
+  }
+  await condition(allHandlersFinished);
+  return view();
+}
