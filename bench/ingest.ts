@@ -90,6 +90,7 @@ interface Options {
   keepDb: boolean;
   inProcess: boolean;
   failOnTarget: boolean;
+  waitQuiet: number;
 }
 
 const HELP = `tsx bench/ingest.ts [flags]
@@ -111,6 +112,8 @@ const HELP = `tsx bench/ingest.ts [flags]
   --keep-db           do not drop the database at the end
   --in-process        run the API and the worker in this process (always so with PGlite)
   --fail-on-target    exit 2 when the p99 target is missed (integrity failures always exit 1)
+  --wait-quiet S      before the load, wait up to S seconds for other processes to leave the CPUs idle
+                      (machine busy < 15%); the bench warns when they do not (default 0: just check)
 
 Environment: DATABASE_URL (server to create the bench database on), TEMPORAL_ADDRESS (use that
 Temporal instead of spawning a dev server), TEMPORAL_CLI_PATH, DATABASE_POOL_SIZE,
@@ -133,6 +136,7 @@ function parseOptions(argv: string[]): Options {
     keepDb: false,
     inProcess: false,
     failOnTarget: false,
+    waitQuiet: 0,
   };
   const num = (flag: string, value: string | undefined, min = 0): number => {
     const n = Number(value);
@@ -168,6 +172,7 @@ function parseOptions(argv: string[]): Options {
       case '--keep-db': o.keepDb = true; break;
       case '--in-process': o.inProcess = true; break;
       case '--fail-on-target': o.failOnTarget = true; break;
+      case '--wait-quiet': o.waitQuiet = num(flag, value(), 0); break;
       case '--help': case '-h': process.stdout.write(`${HELP}\n`); process.exit(0); break;
       default: throw new Error(`unknown flag ${flag} (see --help)`);
     }
@@ -1079,6 +1084,22 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   const accepted = new Accepted(channels.length);
   const results: LoadResult[] = [];
 
+  // Other processes on the machine skew every figure: check (or wait) for idle CPUs first.
+  const sampleIdle = async () => {
+    const a = cpu.snapshot();
+    await sleep(3000);
+    return cpu.report(a, cpu.snapshot());
+  };
+  let preflight = await sampleIdle();
+  const quietUntil = Date.now() + opts.waitQuiet * 1000;
+  while (preflight && preflight.machineBusyPct > 15 && Date.now() < quietUntil) {
+    say(`  waiting for a quiet machine (busy ${preflight.machineBusyPct.toFixed(0)}%)…`);
+    preflight = await sampleIdle();
+  }
+  if (preflight) {
+    say(`  before    machine busy ${preflight.machineBusyPct.toFixed(0)}% with no load${preflight.machineBusyPct > 15 ? ` — WARNING: other processes are using the CPUs (${Object.entries(preflight.topOther).map(([k, v]) => `${k} ${v.toFixed(0)}%`).join(', ')}); figures will be skewed` : ''}`);
+  }
+
   const measured = async (phase: string, pathName: string, rate: number, seconds: number): Promise<LoadResult> => {
     await api.stats(); // reset the API's interval
     const before = cpu.snapshot();
@@ -1154,10 +1175,12 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
       }
       if (firstFail === undefined) stopReason = 'ladder exhausted';
     } else {
+      // Not sustained at the fixed rate: step down (halving) to find what is.
       stopReason = `${opts.rate} req/s: ${fixedFail}`;
       firstFail = opts.rate;
-      for (const f of [0.75, 0.5, 0.33, 0.25]) {
+      for (const f of [0.5, 0.25, 0.125, 0.0625, 0.03125]) {
         const rate = Math.max(1, Math.round(opts.rate * f));
+        if (rate >= firstFail) continue;
         const { r, fail } = await step(rate);
         if (!fail) {
           best = r;
@@ -1165,11 +1188,14 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
           break;
         }
         firstFail = rate;
+        stopReason = `${rate} req/s: ${fail}`;
       }
     }
     // One refinement step between the last rate sustained and the first that was not.
-    if (lastPass !== undefined && firstFail !== undefined && firstFail - lastPass >= Math.max(50, lastPass * 0.2)) {
-      const mid = Math.round((lastPass + firstFail) / 2 / 50) * 50 || Math.round((lastPass + firstFail) / 2);
+    if (lastPass !== undefined && firstFail !== undefined && firstFail - lastPass >= Math.max(2, lastPass * 0.2)) {
+      const gap = firstFail - lastPass;
+      const unit = gap >= 200 ? 50 : gap >= 20 ? 5 : 1;
+      const mid = Math.round((lastPass + firstFail) / 2 / unit) * unit;
       if (mid > lastPass && mid < firstFail) {
         const { r, fail } = await step(mid);
         if (!fail) best = r;
@@ -1242,7 +1268,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   if (opts.json) {
     fs.writeFileSync(
       opts.json,
-      `${JSON.stringify({ options: opts, cores: os.cpus().length, postgres: pgVersion, temporal: temporalVersion || address, results, bestSustained: best?.target ?? null, stopReason, targetMet, verification: v }, null, 2)}\n`,
+      `${JSON.stringify({ options: opts, cores: os.cpus().length, preflight, postgres: pgVersion, temporal: temporalVersion || address, results, bestSustained: best?.target ?? null, stopReason, targetMet, verification: v }, null, 2)}\n`,
     );
     say(`results written to ${opts.json}`);
   }

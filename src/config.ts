@@ -77,6 +77,15 @@ export const configSchema = z.object({
   /** Signals in flight at once from the API process to Temporal. */
   DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
   HEALTH_TIMEOUT: duration('1s'),
+  /** Express `trust proxy`: which hops' X-Forwarded-For to believe (client addresses for limits). */
+  TRUST_PROXY: z.string().default('loopback, linklocal, uniquelocal'),
+
+  // API protection
+  RATE_LIMIT_WINDOW: duration('1m'),
+  /** Requests per tenant and route per window. */
+  RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
+  /** Webhook posts per source address per window (providers post from few addresses: generous). */
+  WEBHOOK_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(120_000),
 
   // Funnels
   /** Attempts of a funnel send before the run fails (and can be replayed). */

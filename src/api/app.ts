@@ -5,6 +5,9 @@ import type { Db } from '../db/client';
 import type { Logger } from '../log';
 import { errorHandler, notFoundHandler } from './errors';
 import { healthRouter } from './health';
+import { httpRequests, registry } from '../metrics';
+import { routeKey } from './rateLimit';
+import { openApiDocument } from './openapi';
 
 export interface AppDeps {
   config: Config;
@@ -22,12 +25,35 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  app.set('trust proxy', true);
+  app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use((req, res, next) => {
     const incoming = req.header('x-request-id');
     res.locals.requestId = incoming && incoming.length <= 128 ? incoming : randomUUID();
     res.setHeader('X-Request-Id', res.locals.requestId);
+    const started = performance.now();
+    res.once('finish', () => {
+      const route = routeKey(req);
+      httpRequests.inc({ route, status: `${Math.floor(res.statusCode / 100)}xx` });
+      // Webhook posts are counted in /metrics; logging each one at info would drown the rest.
+      const level = res.statusCode >= 500 ? 'error' : req.path.startsWith('/webhooks') || req.path === '/health' || req.path === '/metrics' ? 'debug' : 'info';
+      deps.log[level](
+        { requestId: res.locals.requestId, tenantId: res.locals.tenantId, method: req.method, route, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        'request',
+      );
+    });
     next();
+  });
+
+  app.get('/metrics', async (_req, res, next) => {
+    try {
+      res.setHeader('Content-Type', registry.contentType);
+      res.send(await registry.metrics());
+    } catch (err) {
+      next(err);
+    }
+  });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
   });
 
   app.use(

@@ -5,6 +5,8 @@ import type { Db } from '../db/client';
 import type { Ingest } from '../ingest/service';
 import type { Logger } from '../log';
 import { requireTenant } from './auth';
+import { adminRouter } from './admin';
+import { tenantRateLimit } from './rateLimit';
 import { webhookRouter } from './webhooks';
 import { funnelsRouter } from './funnels';
 import { sendingRouter } from './sending';
@@ -27,8 +29,14 @@ function tenantRouters(deps: RouteDeps): Router[] {
 
 /** Every router of the public API, in mount order. */
 export function buildRouters(deps: RouteDeps): Router[] {
+  const { config } = deps;
   const api = Router();
-  api.use('/api', express.json({ limit: deps.config.BODY_LIMIT }), requireTenant(deps.db));
+  api.use(
+    '/api',
+    express.json({ limit: config.BODY_LIMIT }),
+    requireTenant(deps.db),
+    tenantRateLimit({ windowMs: config.RATE_LIMIT_WINDOW, limit: config.RATE_LIMIT_MAX }),
+  );
   for (const router of tenantRouters(deps)) api.use('/api', router);
-  return [webhookRouter(deps), api];
+  return [webhookRouter(deps), api, adminRouter({ db: deps.db, adminKey: config.ADMIN_API_KEY, bodyLimit: config.BODY_LIMIT })];
 }

@@ -8,7 +8,7 @@ import { ConfigError, loadConfig, type Config } from '../config';
 import { logger } from '../log';
 import { openDatabase } from '../runtime';
 import { addChannel, ChannelConflict } from '../services/channels';
-import { createTenant } from '../services/tenants';
+import { createApiKey, createTenant, revokeApiKey } from '../services/tenants';
 import { PROVIDERS, WEBHOOK_EVENT_STATUSES, type WebhookEventStatus } from '../db/schema';
 import { listWebhookEvents } from '../db/queries/events';
 import { parseDuration } from '../domain/duration';
@@ -79,6 +79,32 @@ export function buildProgram(): Command {
         const { tenant, apiKey } = await createTenant(db.db, { name: opts.name, timezone: opts.timezone });
         if (opts.json) printJson({ tenantId: tenant.id, name: tenant.name, apiKey });
         else process.stdout.write(`tenant ${tenant.id} (${tenant.name})\napi key ${apiKey}\n(the key is shown only once)\n`);
+      }),
+    );
+
+  tenants
+    .command('create-key')
+    .description('create another API key for a tenant (shown once)')
+    .requiredOption('--tenant <id>', 'tenant id')
+    .option('--name <name>', 'a label for the key', 'default')
+    .option('--json', 'print one JSON document')
+    .action((opts: { tenant: string; name: string; json?: boolean }) =>
+      withDb(async (db) => {
+        const { id, key } = await createApiKey(db.db, { tenantId: opts.tenant, name: opts.name }).catch(() => {
+          throw new CliError(`tenant ${opts.tenant} does not exist`);
+        });
+        if (opts.json) printJson({ tenantId: opts.tenant, apiKeyId: id, apiKey: key });
+        else process.stdout.write(`api key ${key}\n(id ${id}; the key is shown only once)\n`);
+      }),
+    );
+  tenants
+    .command('revoke-key')
+    .description('revoke an API key; requests with it get 401 within seconds')
+    .argument('<keyId>', 'the key id (not the key)')
+    .action((keyId: string) =>
+      withDb(async (db) => {
+        if (!(await revokeApiKey(db.db, { keyId }).catch(() => false))) throw new CliError(`API key ${keyId} not found or already revoked`);
+        process.stdout.write(`revoked ${keyId}\n`);
       }),
     );
 

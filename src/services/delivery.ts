@@ -240,8 +240,10 @@ export async function deliver(deps: DeliveryDeps, req: DeliverRequest): Promise<
       duplicateRisk = earlier === undefined;
     }
 
-    const cap = req.maxWaitMs !== undefined ? req.maxWaitMs + policy.pacing.maxWaitMs : Infinity;
-    await pause(Math.min(goAt - Date.now(), cap));
+    // Wait for the due time (at most maxWaitMs: a worker clock behind the server's, or a
+    // time-skipping test server, must not hold the send), then for the pacing slot beyond it.
+    const untilDue = sendAt - Date.now();
+    await pause(Math.max(0, req.maxWaitMs !== undefined ? Math.min(untilDue, req.maxWaitMs) : untilDue) + (goAt - sendAt));
 
     let providerMessageId: string;
     try {

@@ -47,6 +47,8 @@ export interface EvolutionFakeOptions {
   presenceBlocks?: boolean;
   maxRecorded?: number;
   latencyMs?: number;
+  /** Listen backlog of the fake server (see FakeServerOptions). */
+  backlog?: number;
 }
 
 const SEND_ROUTES: Record<string, EvolutionSendKind> = {
@@ -72,7 +74,7 @@ export class EvolutionFake {
     this.presenceBlocks = opts.presenceBlocks ?? false;
     this.notOnWhatsApp = new Set(opts.notOnWhatsApp ?? []);
     for (const name of opts.instances ?? ['loja-centro']) this.states.set(name, 'open');
-    this.server = new FakeServer({ strict: opts.strict ?? true, maxRecorded: opts.maxRecorded, latencyMs: opts.latencyMs });
+    this.server = new FakeServer({ strict: opts.strict ?? true, maxRecorded: opts.maxRecorded, latencyMs: opts.latencyMs, backlog: opts.backlog });
 
     for (const route of Object.keys(SEND_ROUTES)) {
       this.server.route('POST', `/message/${route}/:instance`, (req, p) => this.guard(req, p.instance) ?? this.handleSend(req, p.instance!, route));

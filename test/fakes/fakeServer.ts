@@ -53,6 +53,8 @@ export interface FakeServerOptions {
   maxRecorded?: number;
   /** Added to every answer. */
   latencyMs?: number;
+  /** Listen backlog (pending connections). Default Node's 511; benchmarks bursting thousands of connections raise it. */
+  backlog?: number;
 }
 
 interface Route {
@@ -81,6 +83,7 @@ export class FakeServer {
   strict: boolean;
   latencyMs: number;
   private readonly maxRecorded: number;
+  private readonly backlog: number | undefined;
   private readonly routes: Route[] = [];
   private overrides: Override[] = [];
   private waiters: Waiter[] = [];
@@ -92,6 +95,7 @@ export class FakeServer {
     this.strict = opts.strict ?? false;
     this.latencyMs = opts.latencyMs ?? 0;
     this.maxRecorded = opts.maxRecorded ?? Infinity;
+    this.backlog = opts.backlog;
   }
 
   /** Base URL, e.g. `http://127.0.0.1:41234`. Throws before `start()`. */
@@ -170,7 +174,7 @@ export class FakeServer {
     server.headersTimeout = 61_000;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
+      server.listen({ port, host: '127.0.0.1', backlog: this.backlog }, () => {
         server.off('error', reject);
         resolve();
       });

@@ -20,7 +20,14 @@ describe('sending API', () => {
     expect(res.body).toEqual({ success: true, status: 'queued', messageId: expect.any(String) });
     const id = res.body.messageId;
 
-    const sent = await eventually(async () => (await messageRow(world, id))?.providerMessageId && (await messageRow(world, id)), 15_000, 'sent');
+    const sent = await eventually(
+      async () => {
+        const row = await messageRow(world, id);
+        return row?.providerMessageId ? row : undefined;
+      },
+      15_000,
+      'sent',
+    );
     expect(sentTo(world, '5511999990001')).toHaveLength(1);
     expect(sent.status).toBe('sent');
     // The call carried an idempotency key derived from the message id.

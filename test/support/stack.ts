@@ -8,6 +8,8 @@ import { buildRouters } from '../../src/api/routes';
 import type { ApiServer } from '../../src/api/server';
 import type { Config } from '../../src/config';
 import { buildIngest, type IngestRuntime } from '../../src/ingest';
+import { registerStateGauges } from '../../src/metrics';
+import { countRunsByStatus } from '../../src/db/queries/funnels';
 import { addChannel, type AddChannelInput } from '../../src/services/channels';
 import { createTenant } from '../../src/services/tenants';
 import type { ProviderRegistry } from '../../src/services/delivery';
@@ -49,6 +51,7 @@ export async function startStack(
   let worker = opts.worker === false ? undefined : await launch();
   const ingestRuntime = buildIngest({ config, db: db.db, client, log: testLog });
   ingestRuntime.dispatcher.start();
+  registerStateGauges({ dispatchBacklog: () => ingestRuntime.dispatcher.backlog(), funnelRunsByStatus: () => countRunsByStatus(db.db) });
   const pinger = createTemporalPinger(config.TEMPORAL_ADDRESS!);
   const app = createApp({
     config,

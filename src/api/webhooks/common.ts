@@ -22,5 +22,6 @@ export function unauthorized(what: string): ApiError {
 
 /** 200 for everything stored, rejected ones included: the provider must not retry them. */
 export function acknowledge(res: Response, outcome: IngestOutcome): void {
+  res.locals.webhookOutcome = outcome.status;
   res.status(200).json({ received: true, eventId: outcome.eventId, status: outcome.status });
 }

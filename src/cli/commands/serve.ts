@@ -18,6 +18,8 @@ import { createTenant } from '../../services/tenants';
 import { startWorker, type RunningWorker } from '../../worker';
 import { createTemporalPinger } from '../../temporal/connect';
 import { buildIngest } from '../../ingest';
+import { registerStateGauges } from '../../metrics';
+import { countRunsByStatus } from '../../db/queries/funnels';
 import { CliError } from '../output';
 
 type Stopper = () => Promise<void>;
@@ -64,6 +66,7 @@ async function startApi(config: Config, db: DbHandle, temporal: TemporalRuntime,
   const { ingest, dispatcher, funnelTriggers } = buildIngest({ config, db: db.db, client: temporal.client, log: apiLog });
   dispatcher.start();
   stoppers.push(() => dispatcher.stop());
+  registerStateGauges({ dispatchBacklog: () => dispatcher.backlog(), funnelRunsByStatus: () => countRunsByStatus(db.db) });
   const app = createApp({
     config,
     db: db.db,

@@ -78,3 +78,10 @@ export async function getFunnelRun(db: Db, params: { tenantId: string; runId: st
     .limit(1);
   return row;
 }
+
+export async function countRunsByStatus(db: Db): Promise<Array<{ status: string; count: number }>> {
+  return db
+    .select({ status: funnelRuns.status, count: sql<number>`count(*)::int` })
+    .from(funnelRuns)
+    .groupBy(funnelRuns.status);
+}

@@ -258,7 +258,7 @@ const qrDataSchema = z.looseObject({
   statusCode: numLike,
 });
 
-const envelopeSchema = z.looseObject({
+export const envelopeSchema = z.looseObject({
   event: z.string().min(1),
   instance: z.string().min(1),
   data: z.unknown(),

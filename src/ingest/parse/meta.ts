@@ -110,7 +110,7 @@ const messagesValueSchema = z.looseObject({
   errors: z.array(z.unknown()).nullish(),
 });
 
-const envelopeSchema = z.looseObject({
+export const envelopeSchema = z.looseObject({
   object: z.string().min(1),
   entry: z.array(
     z.looseObject({

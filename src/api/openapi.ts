@@ -1,0 +1,125 @@
+/**
+ * GET /openapi.json: an OpenAPI 3.1 document generated from the zod schemas the routes
+ * validate with, so the document and the validation cannot drift apart.
+ */
+import { z } from 'zod';
+import { funnelSchema } from '../domain/funnel';
+import { envelopeSchema as evolutionEnvelope } from '../ingest/parse/evolution';
+import { envelopeSchema as metaEnvelope } from '../ingest/parse/meta';
+import { createKeyBody, createTenantBody } from './admin';
+import { funnelRunsQuerySchema } from './funnels';
+import { rescheduleBodySchema, scheduleMessageBodySchema, sendMessageBodySchema } from './sending';
+
+type Json = Record<string, unknown>;
+
+function schema(s: z.ZodType): Json {
+  const json = z.toJSONSchema(s, { io: 'input', unrepresentable: 'any', target: 'openapi-3.0' }) as Json;
+  delete json.$schema;
+  return json;
+}
+
+function queryParams(s: z.ZodObject): Json[] {
+  const json = schema(s) as { properties?: Record<string, Json>; required?: string[] };
+  return Object.entries(json.properties ?? {}).map(([name, prop]) => ({ name, in: 'query', required: json.required?.includes(name) ?? false, schema: prop }));
+}
+
+const errorBody = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        code: { type: 'string' },
+        message: { type: 'string' },
+        details: {},
+        requestId: { type: 'string' },
+      },
+      required: ['code', 'message', 'requestId'],
+    },
+  },
+};
+
+const errors = (...codes: number[]): Json =>
+  Object.fromEntries(codes.map((code) => [String(code), { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } }]));
+const ok = (description: string, body?: Json): Json => ({ description, ...(body ? { content: { 'application/json': { schema: body } } } : {}) });
+const jsonBody = (s: z.ZodType): Json => ({ required: true, content: { 'application/json': { schema: schema(s) } } });
+const idParam = (name = 'id'): Json => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+const tenantScoped = (op: Json): Json => ({ security: [{ apiKey: [] }], ...op, responses: { ...(op.responses as Json), ...errors(401, 429) } });
+
+let cached: Json | undefined;
+
+export function openApiDocument(): Json {
+  cached ??= build();
+  return cached;
+}
+
+function build(): Json {
+  const webhook = (summary: string, body: Json): Json => ({
+    post: { tags: ['webhooks'], summary, requestBody: { required: true, content: { 'application/json': { schema: body } } }, responses: { '200': ok('stored (also for rejected or unroutable events)'), ...errors(400, 401, 413, 429) } },
+  });
+  return {
+    openapi: '3.1.0',
+    info: { title: 'zapflow', version: '0.1.0', description: 'WhatsApp sales automation on Temporal: webhooks, funnels, sends.' },
+    components: {
+      securitySchemes: {
+        apiKey: { type: 'http', scheme: 'bearer', description: 'A tenant API key (also accepted as X-Api-Key)' },
+        adminKey: { type: 'http', scheme: 'bearer', description: 'ADMIN_API_KEY' },
+      },
+      schemas: { Error: errorBody, Funnel: schema(funnelSchema) },
+    },
+    paths: {
+      '/health': { get: { summary: 'database and Temporal checks with latency', responses: { '200': ok('healthy'), '503': ok('unhealthy, naming the failed check') } } },
+      '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': ok('text exposition format') } } },
+      '/webhooks/meta': {
+        get: {
+          tags: ['webhooks'],
+          summary: "Meta's verification handshake",
+          parameters: ['hub.mode', 'hub.verify_token', 'hub.challenge'].map((name) => ({ name, in: 'query', required: true, schema: { type: 'string' } })),
+          responses: { '200': ok('the challenge, as plain text'), '403': ok('wrong token') },
+        },
+        ...webhook('Meta WhatsApp Cloud API events (X-Hub-Signature-256 required)', schema(metaEnvelope)),
+      },
+      '/webhooks/evolution': webhook('Evolution API events (channel secret as header, ?token= or jwt_key bearer)', schema(evolutionEnvelope)),
+      '/webhooks/evolution/{event}': { ...webhook('Evolution "webhook by events" mode', schema(evolutionEnvelope)), parameters: [idParam('event')] },
+      '/webhooks/lancepilot': webhook('LancePilot events (channel token as header or ?token=); mapped by channel configuration', { type: 'object' }),
+      '/api/funnels': {
+        get: tenantScoped({ tags: ['funnels'], summary: 'list funnels', responses: { '200': ok('funnels') } }),
+        post: tenantScoped({ tags: ['funnels'], summary: 'create a funnel', requestBody: jsonBody(funnelSchema), responses: { '201': ok('created'), ...errors(400) } }),
+      },
+      '/api/funnels/{id}': {
+        parameters: [idParam()],
+        get: tenantScoped({ tags: ['funnels'], summary: 'get a funnel', responses: { '200': ok('funnel'), ...errors(404) } }),
+        put: tenantScoped({ tags: ['funnels'], summary: 'update (a new version; runs in flight keep theirs)', requestBody: jsonBody(funnelSchema), responses: { '200': ok('updated'), ...errors(400, 404) } }),
+        delete: tenantScoped({ tags: ['funnels'], summary: 'delete (only without active runs)', responses: { '204': ok('deleted'), ...errors(404, 409) } }),
+      },
+      '/api/funnels/{id}/activate': { parameters: [idParam()], post: tenantScoped({ tags: ['funnels'], summary: 'activate', responses: { '200': ok('funnel'), ...errors(404) } }) },
+      '/api/funnels/{id}/deactivate': { parameters: [idParam()], post: tenantScoped({ tags: ['funnels'], summary: 'deactivate', responses: { '200': ok('funnel'), ...errors(404) } }) },
+      '/api/funnel-runs': { get: tenantScoped({ tags: ['funnels'], summary: 'list runs', parameters: queryParams(funnelRunsQuerySchema), responses: { '200': ok('runs'), ...errors(400) } }) },
+      '/api/funnel-runs/{id}': { parameters: [idParam()], get: tenantScoped({ tags: ['funnels'], summary: 'a run and its progress', responses: { '200': ok('run'), ...errors(404) } }) },
+      '/api/funnel-runs/{id}/cancel': { parameters: [idParam()], post: tenantScoped({ tags: ['funnels'], summary: 'cancel a run', responses: { '202': ok('cancelling'), ...errors(404, 409) } }) },
+      '/api/whatsapp/send-message': {
+        post: tenantScoped({ tags: ['sending'], summary: 'send now (Idempotency-Key header supported)', requestBody: jsonBody(sendMessageBodySchema), responses: { '200': ok('queued'), ...errors(400, 404) } }),
+      },
+      '/api/whatsapp/schedule-message': {
+        post: tenantScoped({ tags: ['sending'], summary: 'schedule a send (future, at most 90 days ahead)', requestBody: jsonBody(scheduleMessageBodySchema), responses: { '202': ok('scheduled'), ...errors(400, 404) } }),
+      },
+      '/api/whatsapp/messages/{id}': { parameters: [idParam()], get: tenantScoped({ tags: ['sending'], summary: 'a message and its status history', responses: { '200': ok('message'), ...errors(404) } }) },
+      '/api/whatsapp/schedules/{id}': {
+        parameters: [idParam()],
+        get: tenantScoped({ tags: ['sending'], summary: 'a schedule', responses: { '200': ok('schedule'), ...errors(404) } }),
+        patch: tenantScoped({ tags: ['sending'], summary: 'reschedule', requestBody: jsonBody(rescheduleBodySchema), responses: { '200': ok('rescheduled'), ...errors(400, 404, 409) } }),
+        delete: tenantScoped({ tags: ['sending'], summary: 'cancel (409 once sent)', responses: { '200': ok('cancelled'), ...errors(404, 409) } }),
+      },
+      '/admin/tenants': {
+        get: { tags: ['admin'], security: [{ adminKey: [] }], summary: 'list tenants', responses: { '200': ok('tenants'), ...errors(401) } },
+        post: { tags: ['admin'], security: [{ adminKey: [] }], summary: 'create a tenant (its API key is shown once)', requestBody: jsonBody(createTenantBody), responses: { '201': ok('created'), ...errors(400, 401) } },
+      },
+      '/admin/tenants/{id}/api-keys': {
+        parameters: [idParam()],
+        post: { tags: ['admin'], security: [{ adminKey: [] }], summary: 'a new API key (shown once)', requestBody: jsonBody(createKeyBody), responses: { '201': ok('created'), ...errors(400, 401, 404) } },
+        get: { tags: ['admin'], security: [{ adminKey: [] }], summary: "a tenant's keys (never the keys themselves)", responses: { '200': ok('keys'), ...errors(401) } },
+      },
+      '/admin/api-keys/{id}': { parameters: [idParam()], delete: { tags: ['admin'], security: [{ adminKey: [] }], summary: 'revoke a key', responses: { '204': ok('revoked'), ...errors(401, 404) } } },
+    },
+  };
+}

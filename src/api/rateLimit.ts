@@ -1,0 +1,39 @@
+/**
+ * Rate limits: per tenant and route on the API (429 with X-RateLimit-Limit/-Remaining/-Reset
+ * and Retry-After), per source address on webhooks (providers post from a few addresses, so
+ * that limit is generous: it stops floods, not traffic). Counters live in this process.
+ */
+import type { Request, RequestHandler, Response } from 'express';
+import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
+import { ApiError } from './errors';
+
+/** `/api/funnels/3f2c…/activate` → `/api/funnels/:id/activate`: one bucket per route, not per id. */
+export function routeKey(req: Request): string {
+  const path = `${req.baseUrl}${req.path}`
+    .split('/')
+    .map((segment) => (/^[0-9a-f-]{16,}$/i.test(segment) || /^\d+$/.test(segment) || segment.includes(':') ? ':id' : segment))
+    .join('/');
+  return `${req.method} ${path}`;
+}
+
+function limiter(opts: { windowMs: number; limit: number; key: (req: Request, res: Response) => string; what: string }): RequestHandler {
+  return rateLimit({
+    windowMs: opts.windowMs,
+    limit: opts.limit,
+    legacyHeaders: true, // X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset (+ Retry-After on 429)
+    standardHeaders: false,
+    keyGenerator: opts.key,
+    handler: (_req, res, next) => {
+      const retryAfter = res.getHeader('Retry-After');
+      next(new ApiError('rate_limited', `${opts.what}: too many requests, retry in ${retryAfter ?? '?'} s`));
+    },
+  });
+}
+
+export function tenantRateLimit(opts: { windowMs: number; limit: number }): RequestHandler {
+  return limiter({ ...opts, what: 'rate limit for this API key and route', key: (req, res) => `${res.locals.tenantId}|${routeKey(req)}` });
+}
+
+export function webhookFloodLimit(opts: { windowMs: number; limit: number }): RequestHandler {
+  return limiter({ ...opts, what: 'webhook flood protection', key: (req) => ipKeyGenerator(req.ip ?? 'unknown') });
+}
