@@ -120,6 +120,59 @@ export const configSchema = z.object({
   SCHEDULE_PREFIRE: duration('3s'),
   /** Furthest ahead a message may be scheduled. */
   SCHEDULE_MAX_AHEAD: duration('90d'),
+
+  // Conversations
+  /** Speech-to-text model for voice notes (tenant setting `ai.transcribeAudio`). */
+  OPENAI_TRANSCRIBE_MODEL: z.string().default('whisper-1'),
+  /** One OpenAI call (chat or transcription) gives up after this long; the activity then retries. */
+  AI_TIMEOUT: duration('30s'),
+  /** Attempts of an AI call (429/5xx/timeouts) before the turn is given up and recorded as failed. */
+  AI_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(4),
+  AI_RETRY_INITIAL: duration('2s'),
+  AI_RETRY_MAX: duration('1m'),
+  /** Default quiet time after a contact's last message before an AI reply (tenant `ai.debounce` overrides). */
+  AI_REPLY_DEBOUNCE: duration('3s'),
+  /** Prompt bounds: recent messages and their characters, knowledge snippets and their characters, answer tokens. */
+  AI_HISTORY_MESSAGES: z.coerce.number().int().min(0).max(200).default(20),
+  AI_HISTORY_CHARS: z.coerce.number().int().min(0).default(4_000),
+  AI_KNOWLEDGE_SNIPPETS: z.coerce.number().int().min(0).max(20).default(3),
+  AI_KNOWLEDGE_CHARS: z.coerce.number().int().min(0).default(2_400),
+  AI_MAX_REPLY_TOKENS: z.coerce.number().int().min(16).max(4_000).default(350),
+  /** Answers are split at sentence boundaries into messages of at most this many characters (and at most AI_MAX_PARTS). */
+  AI_SPLIT_CHARS: z.coerce.number().int().min(40).max(4_000).default(320),
+  AI_MAX_PARTS: z.coerce.number().int().min(1).max(10).default(4),
+  /** "typing…" before each part: this long per character, capped. */
+  AI_TYPING_PER_CHAR: duration('35ms'),
+  AI_TYPING_MAX: duration('4s'),
+  /** Largest media file downloaded for transcription or description. */
+  AI_MEDIA_MAX_BYTES: z.coerce.number().int().min(1).default(10 * 1024 * 1024),
+
+  /** Follow-ups (tenant `followUp.*` overrides): quiet time after zapflow's last message, how many, fallback text without AI. */
+  FOLLOWUP_QUIET_PERIOD: duration('4h'),
+  FOLLOWUP_MAX: z.coerce.number().int().min(0).max(20).default(2),
+  /** Allowed hours in the tenant's timezone, `HH:MM-HH:MM[,HH:MM-HH:MM]`; empty = any time. */
+  FOLLOWUP_WINDOWS: z
+    .string()
+    .default('09:00-20:00')
+    .refine((v) => v.trim() === '' || v.split(',').every((w) => /^\s*\d{1,2}:\d{2}\s*-\s*\d{1,2}:\d{2}\s*$/.test(w)), {
+      message: 'must be HH:MM-HH:MM, comma separated',
+    }),
+  /** Sent as the follow-up when no AI is available (no OPENAI_API_KEY); unset: no follow-up without AI. */
+  FOLLOWUP_FALLBACK_TEXT: optionalString,
+
+  /**
+   * Loop safety: an inbound message is bot-like when it arrives within LOOP_FAST_REPLY of our
+   * last message (buttons excepted) or types faster than LOOP_BOT_CHARS_PER_SEC; more than
+   * LOOP_MAX_FAST_REPLIES of them within LOOP_WINDOW, or the same text LOOP_REPEAT_COUNT times,
+   * pauses automation for the contact for LOOP_COOLDOWN and tells the tenant's admin.
+   */
+  LOOP_FAST_REPLY: duration('8s'),
+  LOOP_BOT_CHARS_PER_SEC: z.coerce.number().min(1).default(6),
+  LOOP_MAX_FAST_REPLIES: z.coerce.number().int().min(1).max(50).default(3),
+  LOOP_WINDOW: duration('5m'),
+  LOOP_REPEAT_COUNT: z.coerce.number().int().min(2).max(50).default(3),
+  LOOP_REPEAT_MIN_CHARS: z.coerce.number().int().min(1).default(12),
+  LOOP_COOLDOWN: duration('6h'),
 });
 
 export type Config = z.infer<typeof configSchema>;

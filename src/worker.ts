@@ -5,7 +5,25 @@
 import path from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
-import type { Logger } from './log';
+import { logContext, type Logger } from './log';
+import { Context } from '@temporalio/activity';
+
+/** Every log line an activity writes carries its workflow, activity and (when given) tenant/contact. */
+function withLogContext<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
+  return Object.fromEntries(
+    Object.entries(activities).map(([name, fn]) => [
+      name,
+      (...args: unknown[]) => {
+        const info = Context.current().info;
+        const params = (args[0] ?? {}) as { tenantId?: unknown; contactKey?: unknown };
+        const context: Record<string, unknown> = { workflowId: info.workflowExecution?.workflowId, activity: name, attempt: info.attempt };
+        if (typeof params.tenantId === 'string') context.tenantId = params.tenantId;
+        if (typeof params.contactKey === 'string') context.contact = params.contactKey;
+        return logContext.run(context, () => fn(...args));
+      },
+    ]),
+  ) as T;
+}
 
 export const WORKFLOWS_PATH = path.join(__dirname, 'workflows');
 
@@ -57,7 +75,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     namespace: opts.namespace,
     taskQueue: opts.taskQueue,
     workflowBundle: opts.workflowBundle ?? (await bundleWorkflows()),
-    activities: createActivities(opts.deps),
+    activities: withLogContext(createActivities(opts.deps)),
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 2000,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 200,
     maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTaskExecutions ?? 100,

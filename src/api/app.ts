@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import express, { type Express } from 'express';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import type { Logger } from '../log';
+import { logContext, type Logger } from '../log';
 import { errorHandler, notFoundHandler } from './errors';
 import { healthRouter } from './health';
 import { httpRequests, registry } from '../metrics';
@@ -41,7 +41,7 @@ export function createApp(deps: AppDeps): Express {
         'request',
       );
     });
-    next();
+    logContext.run({ requestId: res.locals.requestId }, next);
   });
 
   app.get('/metrics', async (_req, res, next) => {

@@ -1,6 +1,7 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Db } from '../db/client';
 import { tenantForApiKey } from '../services/tenants';
+import { logContext } from '../log';
 import { ApiError } from './errors';
 
 /** The authenticated tenant of a request (set by requireTenant). */
@@ -35,6 +36,8 @@ export function requireTenant(db: Db, cacheMs = 5_000): RequestHandler {
         cache.set(key, { tenantId, expires: Date.now() + cacheMs });
       }
       res.locals.tenantId = tenantId;
+      const context = logContext.getStore();
+      if (context) context.tenantId = tenantId;
       next();
     } catch (err) {
       next(err);
