@@ -1,12 +1,15 @@
 /**
  * Scheduled-send benchmark (`npm run bench:scheduled`).
  *
- * N messages (default 5,000) are scheduled through the real API for the same minute
- * (every `scheduledFor` is that minute's :00.000, as clients write "09:00"), on real
- * PostgreSQL and a real Temporal dev server, to a loopback Evolution fake. For each message
- * the lateness is the fake's receipt time minus scheduledFor; the bench prints p50/p99/max
- * lateness and the send rate, and checks that every message arrived exactly once. Then the
- * same again, with the worker process stopped and a new one started 10 s before the minute.
+ * N messages (default 5,000) are scheduled through the real API for the same minute, on
+ * real PostgreSQL and a real Temporal dev server, to a loopback Evolution fake. By default
+ * their times are spread evenly over that minute (`--spread 60`: message i at
+ * :00 + i·60/N s); `--spread 0` makes them all due at :00.000 (a burst: then the loopback
+ * receiver and Node's HTTP client bound the result, see the note printed with it). For each
+ * message the lateness is the fake's receipt time minus its scheduledFor; the bench prints
+ * p50/p99/max lateness and the send rate, and checks that every message arrived exactly
+ * once. Then the same again, with the worker process stopped and a new one started 10 s
+ * before the minute.
  *
  * Process layout:
  *   this process   the API (in-process: only used to schedule), the Evolution fake, the measuring
@@ -26,6 +29,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Client } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import pino from 'pino';
@@ -55,6 +59,8 @@ interface Options {
   channels: number;
   /** Seconds between the start of scheduling and the earliest acceptable minute. */
   lead: number;
+  /** The due times are spread over this many seconds from the minute (0: all at :00.000). */
+  spread: number;
   restartBefore: number;
   prefire: string;
   activitySlots: number;
@@ -62,13 +68,16 @@ interface Options {
   restart: boolean;
   json?: string;
   keepDb: boolean;
+  keepTmp: boolean;
+  explain: boolean;
 }
 
 const HELP = `tsx bench/scheduled.ts [flags]
 
   --messages N        messages per phase, all due at the same minute (default 5000)
   --channels N        Evolution instances they are spread over, 2 tenants (default 4)
-  --lead S            the minute is the first :00 at least S seconds after scheduling starts (default 75)
+  --spread S          due times spread evenly over S seconds from the minute (default 60; 0 = all at :00.000)
+  --lead S            the minute is the first :00 at least S seconds after scheduling starts (default 60 + messages/50)
   --restart-before S  phase 2 restarts the worker S seconds before the minute (default 10)
   --no-restart        run phase 1 only
   --prefire D         SCHEDULE_PREFIRE for the worker (default 3s, zapflow's default)
@@ -76,12 +85,14 @@ const HELP = `tsx bench/scheduled.ts [flags]
   --concurrency N     schedule-message requests in flight while scheduling (default 32)
   --json FILE         also write the results as JSON
   --keep-db           do not drop the database at the end
+  --keep-tmp          keep the temporary directory (worker log, Temporal SQLite file)
+  --explain           print the workflow history timeline of the three latest messages of each phase
 
 Environment: DATABASE_URL (server to create the bench database on; default ${DEFAULT_DATABASE_URL}),
 TEMPORAL_CLI_PATH, DATABASE_POOL_SIZE (worker pool, default 10), BENCH_LOG_LEVEL (default warn).`;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { messages: 5000, channels: 4, lead: 75, restartBefore: 10, prefire: '3s', activitySlots: 0, concurrency: 32, restart: true, keepDb: false };
+  const o: Options = { messages: 5000, channels: 4, lead: 0, spread: 60, restartBefore: 10, prefire: '3s', activitySlots: 0, concurrency: 32, restart: true, keepDb: false, keepTmp: false, explain: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const next = () => {
@@ -98,6 +109,12 @@ function parseOptions(argv: string[]): Options {
       case '--messages': o.messages = int(); break;
       case '--channels': o.channels = int(); break;
       case '--lead': o.lead = int(); break;
+      case '--spread': {
+        const n = Number(next());
+        if (!Number.isFinite(n) || n < 0 || n > 60) throw new Error('--spread must be 0..60 seconds');
+        o.spread = n;
+        break;
+      }
       case '--restart-before': o.restartBefore = int(); break;
       case '--no-restart': o.restart = false; break;
       case '--prefire': o.prefire = next(); break;
@@ -105,12 +122,15 @@ function parseOptions(argv: string[]): Options {
       case '--concurrency': o.concurrency = int(); break;
       case '--json': o.json = next(); break;
       case '--keep-db': o.keepDb = true; break;
+      case '--keep-tmp': o.keepTmp = true; break;
+      case '--explain': o.explain = true; break;
       case '--help': case '-h': say(HELP); process.exit(0);
       // eslint-disable-next-line no-fallthrough
       default: throw new Error(`unknown flag ${flag} (see --help)`);
     }
   }
   if (!o.activitySlots) o.activitySlots = o.messages + 1000;
+  if (!o.lead) o.lead = 60 + Math.ceil(o.messages / 50);
   return o;
 }
 
@@ -247,6 +267,7 @@ interface PhaseResult {
   lateness: { p50: number; p90: number; p99: number; max: number; min: number };
   /** All messages received within this many ms after the minute. */
   spanMs: number;
+  spreadSeconds: number;
   sendsPerSecond: number;
   rowsSent: number;
   attempts: number;
@@ -260,6 +281,8 @@ async function runPhase(p: {
   channels: Channel[];
   fake: EvolutionFake;
   db: DbHandle;
+  client: Client;
+  explain: boolean;
   phoneBase: number;
   restart?: () => Promise<number>;
 }): Promise<PhaseResult> {
@@ -267,13 +290,17 @@ async function runPhase(p: {
   const startedAt = Date.now();
   const due = Math.ceil((startedAt + opts.lead * 1000) / 60_000) * 60_000;
   const scheduledFor = new Date(due).toISOString();
-  say(`\n${p.name}: ${opts.messages} messages due at ${scheduledFor} (in ${((due - startedAt) / 1000).toFixed(0)} s)`);
+  const dueOf = (i: number) => due + Math.floor((i * opts.spread * 1000) / opts.messages);
+  say(
+    `\n${p.name}: ${opts.messages} messages due ${opts.spread ? `over ${opts.spread} s from` : 'all at'} ${scheduledFor} (in ${((due - startedAt) / 1000).toFixed(0)} s)`,
+  );
 
   // Schedule them through the API.
   const phones = Array.from({ length: opts.messages }, (_, i) => `55119${String(p.phoneBase + i).padStart(8, '0')}`);
   let next = 0;
   let failures = 0;
   const scheduleIds: string[] = [];
+  const scheduleOf = new Map<string, string>();
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: opts.concurrency }, async () => {
@@ -282,11 +309,19 @@ async function runPhase(p: {
         const res = await fetch(`${p.apiUrl}/api/whatsapp/schedule-message`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${ch.apiKey}` },
-          body: JSON.stringify({ instanceName: ch.instance, phoneNumber: phones[i], message: `Bom dia! Lembrete ${i} da sua consulta.`, scheduledFor }),
+          body: JSON.stringify({
+            instanceName: ch.instance,
+            phoneNumber: phones[i],
+            message: `Bom dia! Lembrete ${i} da sua consulta.`,
+            scheduledFor: new Date(dueOf(i)).toISOString(),
+          }),
         });
         const body = (await res.json()) as { scheduleId?: string };
         if (res.status !== 202 || !body.scheduleId) failures++;
-        else scheduleIds.push(body.scheduleId);
+        else {
+          scheduleIds.push(body.scheduleId);
+          scheduleOf.set(phones[i]!, body.scheduleId);
+        }
       }
     }),
   );
@@ -302,9 +337,9 @@ async function runPhase(p: {
     say(`  new worker polling after ${restartSeconds.toFixed(1)} s (${((due - Date.now()) / 1000).toFixed(1)} s before the minute)`);
   }
 
-  // Wait for every message, or a minute after the due time.
-  const want = new Set(phones);
-  const deadline = due + 60_000;
+  // Wait for every message, or a minute after the last due time.
+  const want = new Map(phones.map((phone, i) => [phone, dueOf(i)]));
+  const deadline = dueOf(phones.length - 1) + 60_000;
   await sleep(Math.max(0, due - Date.now()));
   for (;;) {
     const got = new Set(p.fake.sent.filter((s) => want.has(s.number)).map((s) => s.number));
@@ -320,7 +355,7 @@ async function runPhase(p: {
     list.push(s.receivedAt);
     receipts.set(s.number, list);
   }
-  const lateness = [...receipts.values()].map((times) => Math.min(...times) - due).sort((a, b) => a - b);
+  const lateness = [...receipts.entries()].map(([phone, times]) => Math.min(...times) - want.get(phone)!).sort((a, b) => a - b);
   const duplicated = [...receipts.values()].filter((t) => t.length > 1).length;
   const first = Math.min(...[...receipts.values()].flat());
   const last = Math.max(...[...receipts.values()].flat());
@@ -353,6 +388,7 @@ async function runPhase(p: {
     },
     spanMs: last - due,
     sendsPerSecond: receipts.size / Math.max(0.001, (last - first) / 1000),
+    spreadSeconds: opts.spread,
     rowsSent: rows?.n ?? 0,
     attempts: attempts?.n ?? 0,
     restartSeconds,
@@ -362,6 +398,20 @@ async function runPhase(p: {
     `  lateness (receipt − scheduledFor): p50 ${result.lateness.p50} ms, p90 ${result.lateness.p90} ms, p99 ${result.lateness.p99} ms, max ${result.lateness.max} ms (min ${result.lateness.min} ms)`,
   );
   say(`  send rate ${result.sendsPerSecond.toFixed(0)} sends/s (first to last receipt: ${(last - first).toFixed(0)} ms)`);
+  if (p.explain) {
+    // Where the time went for the latest messages: their workflow histories, relative to their due time.
+    const latest = [...receipts.entries()].map(([phone, t]) => ({ phone, late: Math.min(...t) - want.get(phone)! })).sort((a, b) => b.late - a.late).slice(0, 3);
+    for (const { phone, late } of latest) {
+      const history = await p.client.workflow.getHandle(`schedule:${scheduleOf.get(phone)}`).fetchHistory();
+      const dueAt = want.get(phone)!;
+      const steps = (history.events ?? []).map((e) => {
+        const kind = Object.keys(e).find((k) => k.endsWith('EventAttributes'))?.replace('EventAttributes', '') ?? '?';
+        const at = Number(e.eventTime?.seconds ?? 0) * 1000 + Math.round((e.eventTime?.nanos ?? 0) / 1e6);
+        return `${kind} ${at - dueAt >= 0 ? '+' : ''}${at - dueAt}`;
+      });
+      say(`  late by ${late} ms: ${steps.slice(-12).join(', ')}`);
+    }
+  }
   return result;
 }
 
@@ -394,7 +444,13 @@ async function main(): Promise<void> {
 
 async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>]>): Promise<boolean> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zf-bench-sched-'));
-  cleanups.push(['temp dir', async () => fs.rmSync(tmp, { recursive: true, force: true })]);
+  cleanups.push([
+    'temp dir',
+    async () => {
+      if (opts.keepTmp) say(`  kept ${tmp}`);
+      else fs.rmSync(tmp, { recursive: true, force: true });
+    },
+  ]);
   say('zapflow scheduled-send bench');
   say(`  machine   ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
 
@@ -482,7 +538,9 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   say(`  worker    pid ${worker.pid}, ${opts.activitySlots} activity slots, database pool ${config.DATABASE_POOL_SIZE}`);
 
   const results: PhaseResult[] = [];
-  results.push(await runPhase({ name: 'phase 1: steady worker', opts, apiUrl: api.url, channels, fake, db: benchDb.handle, phoneBase: 0 }));
+  results.push(
+    await runPhase({ name: 'phase 1: steady worker', opts, apiUrl: api.url, channels, fake, db: benchDb.handle, client: temporal.client, explain: opts.explain, phoneBase: 0 }),
+  );
   if (opts.restart) {
     results.push(
       await runPhase({
@@ -492,6 +550,8 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
         channels,
         fake,
         db: benchDb.handle,
+        client: temporal.client,
+        explain: opts.explain,
         phoneBase: 10_000_000,
         restart: async () => {
           const t = performance.now();

@@ -87,6 +87,13 @@ export const configSchema = z.object({
   /** Webhook posts per source address per window (providers post from few addresses: generous). */
   WEBHOOK_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(120_000),
 
+  // Worker
+  /** Workflows kept in the worker's cache (about 1 MB each): bounds memory. */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(2000),
+  WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(100),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(200),
+  WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(200),
+
   // Funnels
   /** Attempts of a funnel send before the run fails (and can be replayed). */
   FUNNEL_SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(6),
@@ -110,8 +117,8 @@ export const configSchema = z.object({
   SEND_QUOTA_HOUR_WINDOW: duration('1h'),
   SEND_QUOTA_DAY_WINDOW: duration('1d'),
   /** Minimum gap between two sends of one channel, plus a random jitter up to SEND_PACING_JITTER (so a number does not burst like a bot). */
-  SEND_PACING_MIN_GAP: duration('200ms'),
-  SEND_PACING_JITTER: duration('300ms'),
+  SEND_PACING_MIN_GAP: duration('100ms'),
+  SEND_PACING_JITTER: duration('100ms'),
   /** A send waits in-process at most this long for its pacing slot; further out it yields (RateLimited) and comes back. */
   SEND_PACING_MAX_WAIT: duration('10s'),
   /** Provider attempts that fail transiently (5xx, timeouts) before a send is given up as failed. */

@@ -55,6 +55,7 @@ export interface WorkerOptions {
   maxCachedWorkflows?: number;
   maxConcurrentActivityTaskExecutions?: number;
   maxConcurrentWorkflowTaskExecutions?: number;
+  maxConcurrentLocalActivityExecutions?: number;
   log: Logger;
 }
 
@@ -79,6 +80,7 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     maxCachedWorkflows: opts.maxCachedWorkflows ?? 2000,
     maxConcurrentActivityTaskExecutions: opts.maxConcurrentActivityTaskExecutions ?? 200,
     maxConcurrentWorkflowTaskExecutions: opts.maxConcurrentWorkflowTaskExecutions ?? 100,
+    maxConcurrentLocalActivityExecutions: opts.maxConcurrentLocalActivityExecutions ?? 200,
     shutdownGraceTime: '10s',
   });
   const done = worker.run().finally(() => (ownConnection ? connection.close().catch(() => {}) : undefined));

@@ -32,7 +32,7 @@ interface StepRef {
 }
 
 /** Tells the tenant's admin contact (settings.adminContact) about something that needs a human. */
-async function notifyAdmin(deps: ActivityDeps, params: { tenantId: string; text: string; idempotencyKey: string }): Promise<boolean> {
+export async function notifyAdmin(deps: ActivityDeps, params: { tenantId: string; text: string; idempotencyKey: string }): Promise<boolean> {
   const tenant = await getTenant(deps.db, { tenantId: params.tenantId });
   const admin = tenant?.settings.adminContact;
   if (!admin?.channelId || !admin.phone) return false;

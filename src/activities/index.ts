@@ -1,4 +1,5 @@
 import { createContactActivities } from './contact';
+import { createConversationActivities } from './conversation';
 import { createFunnelActivities } from './funnels';
 import { createSendingActivities } from './sending';
 import type { ActivityDeps } from './deps';
@@ -14,6 +15,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createContactActivities(deps),
     ...createFunnelActivities(deps),
     ...createSendingActivities(deps),
+    ...createConversationActivities(deps),
   };
 }
 

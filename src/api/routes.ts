@@ -10,6 +10,7 @@ import { tenantRateLimit } from './rateLimit';
 import { webhookRouter } from './webhooks';
 import { funnelsRouter } from './funnels';
 import { sendingRouter } from './sending';
+import { contactsRouter } from './contacts';
 import type { FunnelTriggerCache } from '../services/funnels';
 
 export interface RouteDeps {
@@ -24,7 +25,7 @@ export interface RouteDeps {
 
 /** Tenant-scoped resources under /api: JSON bodies, an API key on every route. */
 function tenantRouters(deps: RouteDeps): Router[] {
-  return [funnelsRouter(deps), sendingRouter(deps)];
+  return [funnelsRouter(deps), sendingRouter(deps), contactsRouter(deps)];
 }
 
 /** Every router of the public API, in mount order. */

@@ -173,7 +173,10 @@ export const scheduledForSchema = z.string({ message: 'is required: an ISO 8601 
   const m = ISO_WITH_OFFSET.exec(value.trim());
   const offset = m?.[2]?.replace(/^([+-]\d{2})(\d{2})$/, '$1:$2');
   const ms = m ? Date.parse(`${m[1]}${offset}`) : NaN;
-  if (Number.isNaN(ms)) {
+  // Date.parse rolls 2030-02-30 over to March 2: a day the month does not have is refused.
+  const [y, mo, d] = (m?.[1] ?? '').slice(0, 10).split('-').map(Number);
+  const realDay = m !== null && new Date(Date.UTC(y!, mo! - 1, d!)).getUTCDate() === d;
+  if (Number.isNaN(ms) || !realDay) {
     ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date-time with offset, e.g. 2025-03-10T14:30:00-03:00' });
     return z.NEVER;
   }

@@ -2,10 +2,12 @@ import { sql } from 'drizzle-orm';
 import {
   bigserial,
   boolean,
+  customType,
   index,
   integer,
   jsonb,
   pgTable,
+  real,
   text,
   timestamp,
   uniqueIndex,
@@ -195,6 +197,13 @@ export const messages = pgTable(
     deliveredAt: timestamp('delivered_at', { withTimezone: true }),
     readAt: timestamp('read_at', { withTimezone: true }),
     failedAt: timestamp('failed_at', { withTimezone: true }),
+    // Conversations: text derived by AI (voice-note transcript, image description) and the
+    // asynchronous analysis of inbound texts.
+    aiText: text('ai_text'),
+    sentiment: real('sentiment'),
+    emotion: text('emotion'),
+    satisfaction: integer('satisfaction'),
+    analysedAt: timestamp('analysed_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -435,4 +444,68 @@ export const apiIdempotencyKeys = pgTable(
     createdAt: createdAt(),
   },
   (t) => [uniqueIndex('api_idempotency_keys_uq').on(t.tenantId, t.key), index('api_idempotency_keys_created_idx').on(t.createdAt)],
+);
+
+// ─── Conversations ─────────────────────────────────────────────────────────────────────
+
+/** Postgres full-text vector (filled by a generated column). */
+const tsvector = customType<{ data: string }>({
+  dataType() {
+    return 'tsvector';
+  },
+});
+
+/**
+ * Tenant knowledge the AI may quote (prices, delivery areas, policies). `search_text` is the
+ * title and content lower-cased without accents (computed in TS, so any Postgres, PGlite
+ * included, needs no unaccent extension); `search` indexes it for ranked keyword matching.
+ */
+export const knowledgeSnippets = pgTable(
+  'knowledge_snippets',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    title: text('title'),
+    content: text('content').notNull(),
+    searchText: text('search_text').notNull(),
+    search: tsvector('search').generatedAlwaysAs(sql`to_tsvector('simple'::regconfig, "search_text")`),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('knowledge_snippets_tenant_idx').on(t.tenantId), index('knowledge_snippets_search_idx').using('gin', t.search)],
+);
+
+export const AI_INTERACTION_KINDS = ['reply', 'followup', 'analysis', 'transcription', 'description'] as const;
+export const AI_INTERACTION_STATUSES = ['pending', 'ok', 'declined', 'skipped', 'failed'] as const;
+
+/**
+ * Every AI call zapflow makes on a tenant's behalf: what it was for, tokens, the answer, or
+ * why it failed. `key` makes a retried activity reuse the answer it already paid for.
+ */
+export const aiInteractions = pgTable(
+  'ai_interactions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    contactKey: text('contact_key'),
+    kind: text('kind', { enum: AI_INTERACTION_KINDS }).notNull(),
+    key: text('key').notNull(),
+    status: text('status', { enum: AI_INTERACTION_STATUSES }).notNull().default('pending'),
+    model: text('model'),
+    attempts: integer('attempts').notNull().default(0),
+    promptTokens: integer('prompt_tokens'),
+    completionTokens: integer('completion_tokens'),
+    /** Message ids, snippet ids and prompt size (characters) that went in. */
+    input: jsonb('input').$type<Record<string, unknown>>().notNull().default({}),
+    /** The answer: text and parts, or the follow-up decision. */
+    output: jsonb('output').$type<Record<string, unknown>>(),
+    error: jsonb('error').$type<Record<string, unknown>>(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [uniqueIndex('ai_interactions_key_uq').on(t.key), index('ai_interactions_tenant_idx').on(t.tenantId, t.createdAt)],
 );

@@ -18,6 +18,7 @@ import type { ContactMessage, ContactPolicy, InboundSignalPayload, SendRetryPoli
 import type { FunnelTriggerCache } from '../services/funnels';
 import { markDispatched } from './record';
 import { contactWorkflowId } from '../domain/ids';
+import { conversationFlags } from '../services/conversationSettings';
 
 export interface DispatcherOptions {
   db: Db;
@@ -49,6 +50,7 @@ interface PendingRow {
   contactName: string | null;
   optedOutAt: Date | null;
   pausedUntil: Date | null;
+  lastOutboundAt: Date | null;
   settings: TenantSettings;
 }
 
@@ -127,6 +129,7 @@ export class Dispatcher {
         contactName: contacts.name,
         optedOutAt: contacts.optedOutAt,
         pausedUntil: contacts.pausedUntil,
+        lastOutboundAt: contacts.lastOutboundAt,
         settings: tenants.settings,
       })
       .from(messages)
@@ -187,6 +190,7 @@ export class Dispatcher {
       button: row.payload.button as ContactMessage['button'],
       timestamp: (row.providerTimestamp ?? row.createdAt).getTime(),
       name: row.contactName ?? undefined,
+      ...mediaOf(row.payload),
     };
     await this.acquire();
     try {
@@ -198,6 +202,8 @@ export class Dispatcher {
         contactOptedOut: row.optedOutAt !== null,
         ...(row.pausedUntil ? { contactPausedUntil: row.pausedUntil.getTime() } : {}),
         ...(funnels?.length ? { funnels } : {}),
+        ...(row.lastOutboundAt ? { contactLastOutboundAt: row.lastOutboundAt.getTime() } : {}),
+        ...conversationOf(row.settings),
       };
       await this.opts.client.workflow.signalWithStart<typeof contactWorkflow, [InboundSignalPayload]>('contactWorkflow', {
         workflowId: contactWorkflowId(row.tenantId, row.contactKey),
@@ -219,4 +225,17 @@ export class Dispatcher {
       this.release();
     }
   }
+}
+
+/** Media kind (and caption) for the contact workflow: voice notes and images can become AI turns. */
+function mediaOf(payload: Record<string, unknown>): Pick<ContactMessage, 'media'> {
+  const media = payload.media as { kind?: unknown; caption?: unknown } | undefined;
+  if (!media || typeof media.kind !== 'string') return {};
+  return { media: { kind: media.kind, ...(typeof media.caption === 'string' ? { caption: media.caption } : {}) } };
+}
+
+/** The tenant's conversation switches (AI replies, follow-ups, analysis), when any is on. */
+function conversationOf(settings: TenantSettings): Pick<InboundSignalPayload, 'conversation'> {
+  const flags = conversationFlags(settings);
+  return flags ? { conversation: flags } : {};
 }

@@ -15,7 +15,7 @@ import {
   recordSent,
   removeOwnEcho,
   upsertOutboundMessage,
-  type MessageRow,
+  type OutboundRow,
 } from '../db/queries/sending';
 import type { MessageStatus, Provider } from '../db/schema';
 import type { Logger } from '../log';
@@ -341,7 +341,7 @@ async function lookupEarlierSend(deps: DeliveryDeps, channel: ChannelRow, key: s
  */
 async function recordSentRow(
   deps: DeliveryDeps,
-  row: MessageRow,
+  row: OutboundRow,
   params: { attempt: number; providerMessageId: string; outcome: 'sent' | 'recovered'; error: Record<string, unknown> | null; duplicateRisk: boolean },
 ): Promise<void> {
   const { db } = deps;

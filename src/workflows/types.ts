@@ -3,6 +3,7 @@
  */
 import type { InboundType, MessageAuthor } from '../domain/events';
 import type { FunnelTriggerSpec } from '../domain/funnelTypes';
+import type { LoopGuardPolicy, LoopGuardState } from '../domain/loopGuard';
 
 /** One inbound (or human-typed) message, as the ingest hands it to the contact workflow. */
 export interface ContactMessage {
@@ -19,6 +20,8 @@ export interface ContactMessage {
   timestamp: number;
   /** Contact's name as the provider gave it. */
   name?: string;
+  /** Media messages: what kind (voice notes and images can become text for AI turns). */
+  media?: { kind: string; caption?: string };
 }
 
 export interface ContactWorkflowInput {
@@ -38,6 +41,15 @@ export interface ContactState {
   handled: number;
   /** Funnel runs of this contact that are not finished (rebuilt from the database on start). */
   activeRuns?: ActiveRun[];
+  /** Why automation is paused (human on the phone, handover, bot detected). */
+  pauseReason?: string;
+  /** Loop safety: recent inbound messages (bounded). */
+  loop?: LoopGuardState;
+  /** When this workflow last sent (AI replies), epoch ms, and what. */
+  lastOutboundAt?: number;
+  lastOutboundText?: string;
+  /** AI turns answered (or given up) so far. */
+  aiTurns?: number;
 }
 
 /** Tenant settings the contact workflow needs, sent along with every message. */
@@ -59,6 +71,51 @@ export interface InboundSignalPayload {
   contactPausedUntil?: number;
   /** The tenant's active funnel triggers when the message was dispatched. */
   funnels?: FunnelTriggerSpec[];
+  /** When zapflow last sent to this contact (any sender), epoch ms, as stored. */
+  contactLastOutboundAt?: number;
+  /** The tenant's conversation settings (AI replies, follow-ups…); absent: all off. */
+  conversation?: ConversationFlags;
+}
+
+/** A tenant's conversation switches, as the dispatcher read them with the message. */
+export interface ConversationFlags {
+  aiReplies: boolean;
+  followUps: boolean;
+  analysis: boolean;
+  /** Voice notes transcribed / images described for AI turns. */
+  mediaToText: boolean;
+  /** Tenant override of the AI reply debounce, ms. */
+  debounceMs?: number;
+}
+
+/** Worker-side conversation settings (configuration), read once per contact workflow run. */
+export interface ConversationPolicy {
+  /** An OpenAI key is configured on the worker. */
+  aiAvailable: boolean;
+  debounceMs: number;
+  loop: LoopGuardPolicy;
+  aiRetry: SendRetryPolicy;
+}
+
+export interface FollowUpInput {
+  tenantId: string;
+  contactKey: string;
+  channelId: string;
+  /** Carried across continue-as-new. */
+  state?: FollowUpState;
+}
+
+export interface FollowUpState {
+  /** Follow-ups sent since the contact last wrote. */
+  sent: number;
+  /** Send attempts in this workflow (idempotency sequence; never reset). */
+  seq: number;
+  lastInboundAt?: number;
+  /** When this workflow last sent a follow-up (workflow time). */
+  lastSentAt?: number;
+  dueAt?: number;
+  status: 'waiting' | 'sending' | 'finished';
+  reason?: string;
 }
 
 /** Retry of funnel sends: from configuration (fast in tests, patient in production). */

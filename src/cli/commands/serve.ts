@@ -18,6 +18,7 @@ import { createTenant } from '../../services/tenants';
 import { startWorker, type RunningWorker } from '../../worker';
 import { createTemporalPinger } from '../../temporal/connect';
 import { buildIngest } from '../../ingest';
+import { conversationHealthInfo } from '../../services/ai';
 import { registerStateGauges } from '../../metrics';
 import { countRunsByStatus } from '../../db/queries/funnels';
 import { CliError } from '../output';
@@ -72,6 +73,7 @@ async function startApi(config: Config, db: DbHandle, temporal: TemporalRuntime,
     db: db.db,
     pingDb: db.ping,
     pingTemporal: pinger.ping,
+    healthInfo: conversationHealthInfo(config, apiLog),
     log: apiLog,
     routers: buildRouters({ config, db: db.db, temporal: temporal.client, ingest, log: apiLog, funnelTriggers }),
   });
@@ -91,6 +93,10 @@ async function launchWorker(config: Config, db: DbHandle, temporal: TemporalRunt
       config,
       temporal: { client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE },
     },
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     log: workerLog,
   });
 }

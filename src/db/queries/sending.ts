@@ -36,18 +36,31 @@ export function isUniqueViolation(err: unknown): boolean {
 
 // ─── messages ───
 
-export type MessageRow = typeof messages.$inferSelect;
+/** What delivery needs of a message row. */
+export interface OutboundRow {
+  id: string;
+  channelId: string;
+  providerMessageId: string | null;
+  status: (typeof messages.$inferSelect)['status'];
+  error: Record<string, unknown> | null;
+}
 
 /**
  * The outbound row for an idempotency key: inserted the first time, returned as stored on
  * every later call (one round trip: the no-op update makes RETURNING yield the existing row).
  */
-export async function upsertOutboundMessage(db: Db, values: typeof messages.$inferInsert & { idempotencyKey: string }): Promise<MessageRow> {
+export async function upsertOutboundMessage(db: Db, values: typeof messages.$inferInsert & { idempotencyKey: string }): Promise<OutboundRow> {
   const [row] = await db
     .insert(messages)
     .values(values)
     .onConflictDoUpdate({ target: messages.idempotencyKey, set: { idempotencyKey: sql`excluded.idempotency_key` } })
-    .returning();
+    .returning({
+      id: messages.id,
+      channelId: messages.channelId,
+      providerMessageId: messages.providerMessageId,
+      status: messages.status,
+      error: messages.error,
+    });
   return row!;
 }
 

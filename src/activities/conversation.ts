@@ -1,0 +1,520 @@
+/**
+ * Activities of conversations: AI replies (prompt, OpenAI, split, typing, send), follow-ups
+ * (context, the AI's decision, send), message analysis, pauses (human on the phone, bot
+ * detected) and the follow-up workflow's start/reset. Thin: SQL lives in
+ * services/conversation.ts, prompts and the OpenAI client in services/ai.ts.
+ *
+ * Every AI call is recorded in ai_interactions under a key derived from the workflow (turn,
+ * follow-up number), so a retried activity reuses an answer already paid for and a call
+ * that keeps failing leaves a row saying why.
+ */
+import { createHash } from 'node:crypto';
+import { Context, log as activityLog } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { loadConfig, type Config } from '../config';
+import { getChannelById } from '../db/queries/channels';
+import { messages } from '../db/schema';
+import { DEFAULT_LOOP_GUARD } from '../domain/loopGuard';
+import { splitMessage, typingMs } from '../domain/splitMessage';
+import { contactWorkflowId } from '../domain/ids';
+import { ContactPhoneKey, TenantIdKey, ZapflowStatusKey } from '../temporal/searchAttributes';
+import {
+  AiError,
+  boundHistory,
+  boundKnowledge,
+  buildAnalysisPrompt,
+  buildFollowUpPrompt,
+  buildImagePrompt,
+  buildReplyPrompt,
+  createAiClient,
+  aiStatus,
+  parseJsonAnswer,
+  promptChars,
+  estimateTokens,
+  type AiClient,
+} from '../services/ai';
+import {
+  activeFunnelRuns,
+  beginInteraction,
+  finishInteraction,
+  followUpWorkflowId,
+  getContactState,
+  isOwnEcho,
+  messagesByIds,
+  pauseContact,
+  recentHistory,
+  searchKnowledge,
+  type AiInteractionRow,
+} from '../services/conversation';
+import { fetchInboundMedia } from '../services/conversationMedia';
+import { conversationSettingsOf, followUpPolicy } from '../services/conversationSettings';
+import { channelTarget } from '../services/delivery';
+import type { ConversationPolicy, FollowUpInput } from '../workflows/types';
+import { deliverOrFail, type ActivityDeps } from './deps';
+import { notifyAdmin } from './funnels';
+
+/** Failure types of AI calls (PascalCase; the workflows branch on them). */
+export const AiFailureType = {
+  RateLimited: 'AiRateLimited',
+  Unavailable: 'AiUnavailable',
+  Rejected: 'AiRejected',
+} as const;
+
+function activityInfo(): { attempt: number; workflowId?: string } {
+  try {
+    const info = Context.current().info;
+    return { attempt: info.attempt, workflowId: info.workflowExecution?.workflowId };
+  } catch {
+    return { attempt: 1 };
+  }
+}
+
+function logger(deps: ActivityDeps) {
+  try {
+    Context.current();
+    return activityLog;
+  } catch {
+    return deps.log;
+  }
+}
+
+function describeDuration(ms: number): string {
+  if (ms >= 86_400_000) return `${Math.round(ms / 86_400_000)} dia(s)`;
+  if (ms >= 3_600_000) return `${Math.round(ms / 3_600_000)} hora(s)`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} minuto(s)`;
+  return `${Math.round(ms / 1000)} segundo(s)`;
+}
+
+export function createConversationActivities(deps: ActivityDeps) {
+  const config: Config = deps.config ?? loadConfig();
+  const status = aiStatus(config);
+  // Built once per worker: one HTTP agent, one configuration.
+  const ai: AiClient | undefined = createAiClient(config);
+  if (!status.enabled) deps.log.warn(`conversations: ${status.reason}`);
+
+  /**
+   * Runs one AI call under an interaction row. Failures: recorded on the row (and the row
+   * marked failed on the last attempt or when retrying cannot help), then thrown as Temporal
+   * failures (rate limits with the server's delay).
+   */
+  async function guarded<T>(row: AiInteractionRow, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      const e = err instanceof AiError ? err : new AiError(String((err as Error)?.message ?? err), 'retryable');
+      const { attempt } = activityInfo();
+      const final = !e.retryable || attempt >= config.AI_MAX_ATTEMPTS;
+      await finishInteraction(deps.db, {
+        id: row.id,
+        status: final ? 'failed' : 'pending',
+        error: { kind: e.kind, message: e.message, status: e.details.status ?? null, attempt, final },
+      });
+      logger(deps).warn(`AI call failed (${e.kind}${e.details.status ? ` ${e.details.status}` : ''}), attempt ${attempt}${final ? ', giving up' : ''}`);
+      if (e.kind === 'rate_limited') {
+        throw ApplicationFailure.create({
+          type: AiFailureType.RateLimited,
+          message: e.message,
+          nextRetryDelay: e.details.retryAfterMs ?? undefined,
+          nonRetryable: final,
+        });
+      }
+      if (!e.retryable) throw ApplicationFailure.nonRetryable(e.message, e.kind === 'rejected' ? AiFailureType.Rejected : AiFailureType.Unavailable);
+      throw ApplicationFailure.create({ type: AiFailureType.Unavailable, message: e.message, nonRetryable: final });
+    }
+  }
+
+  /** Voice notes and images of a turn as text (cached on the message row). */
+  async function mediaText(
+    tenantId: string,
+    row: typeof messages.$inferSelect,
+    opts: { transcribe: boolean; describe: boolean },
+  ): Promise<string | undefined> {
+    if (row.aiText) return row.aiText;
+    const media = row.payload.media as { kind?: string; url?: string; mediaId?: string; mimeType?: string; caption?: string } | undefined;
+    if (!media || !ai) return undefined;
+    const wanted = (media.kind === 'audio' && opts.transcribe) || ((media.kind === 'image' || media.kind === 'sticker') && opts.describe);
+    if (!wanted) return undefined;
+    const kind = media.kind === 'audio' ? 'transcription' : 'description';
+    const interaction = await beginInteraction(deps.db, { key: `${kind}:${row.id}`, tenantId, kind, model: kind === 'transcription' ? config.OPENAI_TRANSCRIBE_MODEL : ai.model, input: { messageId: row.id } });
+    let file: { data: Buffer; mimeType: string };
+    try {
+      file = await fetchInboundMedia(deps.db, {
+        channelId: row.channelId,
+        providerMessageId: row.providerMessageId ?? '',
+        media,
+        timeoutMs: config.PROVIDER_TIMEOUT,
+        maxBytes: config.AI_MEDIA_MAX_BYTES,
+      });
+    } catch (err) {
+      await finishInteraction(deps.db, { id: interaction.id, status: 'skipped', error: { message: (err as Error).message } });
+      return undefined;
+    }
+    let text: string;
+    if (kind === 'transcription') {
+      text = (await guarded(interaction, () => ai.transcribe({ audio: file.data, mimeType: file.mimeType }))).text.trim();
+    } else {
+      const answer = await guarded(interaction, () =>
+        ai.chat({ messages: buildImagePrompt(`data:${file.mimeType};base64,${file.data.toString('base64')}`, media.caption), maxTokens: 120 }),
+      );
+      text = answer.text.trim();
+      await finishInteraction(deps.db, { id: interaction.id, status: 'ok', usage: answer.usage, output: { text } });
+    }
+    if (kind === 'transcription') await finishInteraction(deps.db, { id: interaction.id, status: 'ok', output: { text } });
+    if (text) await deps.db.update(messages).set({ aiText: text, updatedAt: sql`now()` }).where(eq(messages.id, row.id));
+    return text || undefined;
+  }
+
+  return {
+    /** Configuration the contact workflow needs (read once per run). */
+    async conversationPolicy(): Promise<ConversationPolicy> {
+      return {
+        aiAvailable: Boolean(ai),
+        debounceMs: config.AI_REPLY_DEBOUNCE,
+        loop: {
+          ...DEFAULT_LOOP_GUARD,
+          fastReplyMs: config.LOOP_FAST_REPLY,
+          botCharsPerSec: config.LOOP_BOT_CHARS_PER_SEC,
+          maxFastReplies: config.LOOP_MAX_FAST_REPLIES,
+          windowMs: config.LOOP_WINDOW,
+          repeatCount: config.LOOP_REPEAT_COUNT,
+          repeatMinChars: config.LOOP_REPEAT_MIN_CHARS,
+          cooldownMs: config.LOOP_COOLDOWN,
+        },
+        aiRetry: { maximumAttempts: config.AI_MAX_ATTEMPTS, initialIntervalMs: config.AI_RETRY_INITIAL, maximumIntervalMs: config.AI_RETRY_MAX },
+      };
+    },
+
+    /** A `fromMe` message that is the echo of our own send: not a person typing. */
+    async checkOwnEcho(params: { tenantId: string; contactKey: string; providerMessageId: string; text?: string }): Promise<boolean> {
+      return isOwnEcho(deps.db, params);
+    },
+
+    /** A person replied from the business phone: automation pauses (stored, so every sender sees it), the follow-up stops. */
+    async recordHumanPause(params: { tenantId: string; contactKey: string; until: number }): Promise<void> {
+      await pauseContact(deps.db, {
+        tenantId: params.tenantId,
+        contactKey: params.contactKey,
+        until: new Date(params.until),
+        reason: 'a person replied from the business phone',
+        extendOnly: true,
+      });
+      await signalFollowUp(deps, params, 'stop', { reason: 'a person took over the conversation' });
+    },
+
+    /** Bot suspected: automation pauses for the cool-down, the tenant's admin is told, the follow-up stops. */
+    async pauseForLoop(params: { tenantId: string; contactKey: string; until: number; reason: string; triggerMessageId: string }): Promise<void> {
+      await pauseContact(deps.db, {
+        tenantId: params.tenantId,
+        contactKey: params.contactKey,
+        until: new Date(params.until),
+        reason: `bot suspected: ${params.reason}`,
+        extendOnly: true,
+      });
+      await signalFollowUp(deps, params, 'stop', { reason: 'bot suspected' });
+      await notifyAdmin(deps, {
+        tenantId: params.tenantId,
+        text: `zapflow: pausei a automação para ${params.contactKey} até ${new Date(params.until).toISOString()}: parece um robô do outro lado (${params.reason}). Retome com DELETE /api/contacts/${params.contactKey}/handover.`,
+        idempotencyKey: `loop:${params.triggerMessageId}`,
+      });
+      logger(deps).warn(`automation paused for a contact: bot suspected (${params.reason})`);
+    },
+
+    /**
+     * Starts or resets the contact's follow-up (signalWithStart): on each inbound message and
+     * after an AI reply. `stop` only reaches a running one.
+     */
+    async touchFollowUp(params: { tenantId: string; contactKey: string; channelId: string; event: 'inbound' | 'outbound' | 'stop'; at: number; reason?: string }): Promise<void> {
+      if (params.event === 'stop') {
+        await signalFollowUp(deps, params, 'stop', { reason: params.reason ?? 'stopped' });
+        return;
+      }
+      const temporal = deps.temporal;
+      if (!temporal) throw ApplicationFailure.nonRetryable('worker has no Temporal client', 'Misconfigured');
+      const input: FollowUpInput = { tenantId: params.tenantId, contactKey: params.contactKey, channelId: params.channelId };
+      await temporal.client.workflow.signalWithStart('followUpWorkflow', {
+        workflowId: followUpWorkflowId(params.tenantId, params.contactKey),
+        taskQueue: temporal.taskQueue,
+        args: [input],
+        signal: params.event,
+        signalArgs: [{ at: params.at, channelId: params.channelId }],
+        typedSearchAttributes: [
+          { key: TenantIdKey, value: params.tenantId },
+          { key: ContactPhoneKey, value: params.contactKey },
+          { key: ZapflowStatusKey, value: 'waiting' },
+        ],
+        staticSummary: `Follow-up → ${params.contactKey}`,
+        staticDetails: `Follows up with contact ${params.contactKey} after zapflow's last message when they go quiet (contact workflow ${contactWorkflowId(params.tenantId, params.contactKey)}).`,
+      });
+    },
+
+    /**
+     * One AI turn: the contact's messages (voice notes transcribed, images described when the
+     * tenant wants it), recent history, relevant knowledge, persona → the answer, split into
+     * parts. Stored under the turn key: a retry reuses it.
+     */
+    async aiGenerateReply(params: { tenantId: string; contactKey: string; channelId: string; messageIds: string[]; turnKey: string }): Promise<
+      { outcome: 'reply'; parts: string[]; interactionId: string } | { outcome: 'skip'; reason: string }
+    > {
+      if (!ai) return { outcome: 'skip', reason: 'AI unavailable: no OPENAI_API_KEY' };
+      const contact = await getContactState(deps.db, params);
+      if (!contact) return { outcome: 'skip', reason: 'contact not found' };
+      if (contact.optedOutAt) return { outcome: 'skip', reason: 'contact opted out' };
+      if (contact.pausedUntil && contact.pausedUntil.getTime() > Date.now()) return { outcome: 'skip', reason: `paused: ${contact.pauseReason ?? ''}` };
+      const settings = conversationSettingsOf(contact.settings);
+      const interaction = await beginInteraction(deps.db, {
+        key: `reply:${params.turnKey}`,
+        tenantId: params.tenantId,
+        contactKey: params.contactKey,
+        kind: 'reply',
+        model: settings.ai.model ?? ai.model,
+        input: { messageIds: params.messageIds },
+      });
+      const stored = interaction.output as { parts?: string[] } | null;
+      if (interaction.status === 'ok' && stored?.parts?.length) return { outcome: 'reply', parts: stored.parts, interactionId: interaction.id };
+
+      const rows = await messagesByIds(deps.db, { tenantId: params.tenantId, ids: params.messageIds });
+      const turn: string[] = [];
+      for (const row of rows) {
+        const derived = row.type === 'media' ? await mediaText(params.tenantId, row, { transcribe: settings.ai.transcribeAudio, describe: settings.ai.describeImages }) : undefined;
+        const text = [derived ? `[${(row.payload.media as { kind?: string })?.kind === 'audio' ? 'áudio' : 'imagem'}] ${derived}` : '', row.body ?? ''].filter(Boolean).join(' ').trim();
+        if (text) turn.push(text);
+      }
+      if (turn.length === 0) {
+        await finishInteraction(deps.db, { id: interaction.id, status: 'skipped', output: { reason: 'nothing to answer (no text)' } });
+        return { outcome: 'skip', reason: 'nothing to answer (no text)' };
+      }
+      const [history, knowledge] = await Promise.all([
+        recentHistory(deps.db, { ...params, limit: config.AI_HISTORY_MESSAGES, excludeIds: params.messageIds }),
+        searchKnowledge(deps.db, { tenantId: params.tenantId, text: turn.join(' '), limit: config.AI_KNOWLEDGE_SNIPPETS }),
+      ]);
+      const boundedHistory = boundHistory(history, { historyMessages: config.AI_HISTORY_MESSAGES, historyChars: config.AI_HISTORY_CHARS });
+      const snippets = boundKnowledge(knowledge, config.AI_KNOWLEDGE_CHARS);
+      const prompt = buildReplyPrompt({
+        persona: settings.ai.persona,
+        instructions: settings.ai.instructions,
+        contactName: contact.name ?? undefined,
+        knowledge: snippets,
+        history: boundedHistory,
+        turn,
+        now: new Date(),
+        timezone: contact.timezone,
+      });
+      const input = {
+        messageIds: params.messageIds,
+        snippetIds: snippets.map((s) => s.id),
+        historyMessages: boundedHistory.length,
+        promptChars: promptChars(prompt),
+        estimatedPromptTokens: estimateTokens(prompt),
+      };
+      const answer = await guarded(interaction, () => ai.chat({ messages: prompt, maxTokens: config.AI_MAX_REPLY_TOKENS, model: settings.ai.model }));
+      const parts = splitMessage(answer.text.trim(), { maxChars: config.AI_SPLIT_CHARS, maxParts: config.AI_MAX_PARTS });
+      if (parts.length === 0) {
+        await finishInteraction(deps.db, { id: interaction.id, status: 'skipped', usage: answer.usage, input, output: { reason: 'empty answer' } });
+        return { outcome: 'skip', reason: 'empty answer' };
+      }
+      await finishInteraction(deps.db, { id: interaction.id, status: 'ok', usage: answer.usage, model: answer.model, input, output: { text: answer.text, parts }, error: null });
+      return { outcome: 'reply', parts, interactionId: interaction.id };
+    },
+
+    /** Sends an answer's parts, each after "typing…" proportional to its length. */
+    async aiSendReply(params: { tenantId: string; contactKey: string; channelId: string; parts: string[]; turnKey: string }): Promise<{ sent: number; at: number; lastText: string } | { sent: 0; skipped: string }> {
+      const contact = await getContactState(deps.db, params);
+      if (contact?.pausedUntil && contact.pausedUntil.getTime() > Date.now()) return { sent: 0, skipped: `paused: ${contact.pauseReason ?? ''}` };
+      const channel = await getChannelById(deps.db, { channelId: params.channelId });
+      let sent = 0;
+      for (const [i, text] of params.parts.entries()) {
+        heartbeat();
+        const idempotencyKey = `ai:${params.turnKey}:${i}`;
+        const [already] = await deps.db.select({ id: messages.id }).from(messages).where(and(eq(messages.idempotencyKey, idempotencyKey), sql`${messages.providerMessageId} is not null`));
+        if (!already && channel) {
+          const ms = typingMs(text, config.AI_TYPING_PER_CHAR, config.AI_TYPING_MAX);
+          if (ms > 0) {
+            try {
+              await deps.providers[channel.provider].presence(channelTarget(channel), params.contactKey, 'composing', ms);
+            } catch {
+              // "typing…" is a nicety: a provider without it (or a blip) does not stop the answer
+            }
+            if (channel.provider !== 'evolution') await heartbeatSleep(ms); // Evolution holds the presence call for the duration itself
+          }
+        }
+        await deliverOrFail(deps, {
+          tenantId: params.tenantId,
+          channelId: params.channelId,
+          contactKey: params.contactKey,
+          message: { type: 'text', text },
+          idempotencyKey,
+        });
+        sent++;
+      }
+      return { sent, at: Date.now(), lastText: params.parts[params.parts.length - 1] ?? '' };
+    },
+
+    /** Scores inbound texts (sentiment, emotion, satisfaction) on their rows; off the webhook path. */
+    async analyseMessages(params: { tenantId: string; messageIds: string[] }): Promise<number> {
+      if (!ai || params.messageIds.length === 0) return 0;
+      const rows = await deps.db
+        .select({ id: messages.id, body: messages.body, aiText: messages.aiText })
+        .from(messages)
+        .where(and(eq(messages.tenantId, params.tenantId), inArray(messages.id, params.messageIds), isNull(messages.analysedAt)));
+      const items = rows.map((r) => ({ id: r.id, text: (r.body ?? r.aiText ?? '').trim() })).filter((i) => i.text);
+      if (items.length === 0) return 0;
+      const key = `analysis:${createHash('sha256').update(items.map((i) => i.id).sort().join(',')).digest('hex').slice(0, 32)}`;
+      const interaction = await beginInteraction(deps.db, { key, tenantId: params.tenantId, kind: 'analysis', model: ai.model, input: { messageIds: items.map((i) => i.id) } });
+      const answer = await guarded(interaction, () => ai.chat({ messages: buildAnalysisPrompt(items), maxTokens: 60 + 40 * items.length, json: true, temperature: 0 }));
+      const parsed = parseJsonAnswer(answer.text) as { results?: Array<Record<string, unknown>> } | undefined;
+      let written = 0;
+      for (const r of parsed?.results ?? []) {
+        const id = String(r.id ?? '');
+        if (!items.some((i) => i.id === id)) continue;
+        const sentiment = Number(r.sentiment);
+        const satisfaction = Number(r.satisfaction);
+        await deps.db
+          .update(messages)
+          .set({
+            sentiment: Number.isFinite(sentiment) ? Math.max(-1, Math.min(1, sentiment)) : null,
+            emotion: typeof r.emotion === 'string' ? r.emotion.slice(0, 32).toLowerCase() : null,
+            satisfaction: Number.isFinite(satisfaction) ? Math.round(Math.max(0, Math.min(100, satisfaction))) : null,
+            analysedAt: sql`now()`,
+            updatedAt: sql`now()`,
+          })
+          .where(eq(messages.id, id));
+        written++;
+      }
+      await finishInteraction(deps.db, { id: interaction.id, status: parsed ? 'ok' : 'failed', usage: answer.usage, output: { written }, ...(parsed ? {} : { error: { message: 'answer was not JSON' } }) });
+      return written;
+    },
+
+    /** What the follow-up workflow needs to know now: the conversation's times, blocks, and the tenant's policy. */
+    async followUpContext(params: { tenantId: string; contactKey: string }) {
+      const contact = await getContactState(deps.db, params);
+      if (!contact) return { blocked: 'contact not found' } as const;
+      const settings = conversationSettingsOf(contact.settings);
+      const policy = followUpPolicy(config, settings, contact.timezone);
+      let blocked: string | undefined;
+      if (!policy.enabled) blocked = 'follow-ups are off for this tenant';
+      else if (policy.max === 0) blocked = 'follow-ups are capped at 0';
+      else if (contact.optedOutAt) blocked = 'contact opted out';
+      else if (contact.pausedUntil && contact.pausedUntil.getTime() > Date.now()) blocked = `paused (${contact.pauseReason ?? 'handover'})`;
+      else if (!ai && !policy.fallbackText) blocked = 'no AI (OPENAI_API_KEY unset) and no fallback text';
+      const runs = blocked ? [] : await activeFunnelRuns(deps.db, params);
+      return {
+        ...(blocked ? { blocked } : {}),
+        lastOutboundAt: contact.lastOutboundAt?.getTime(),
+        lastInboundAt: contact.lastInboundAt?.getTime(),
+        activeRuns: runs.length,
+        policy: { quietMs: policy.quietMs, max: policy.max, windows: policy.windows, days: policy.days, timezone: policy.timezone },
+      };
+    },
+
+    /** Asks the AI whether to follow up and with what text (or takes the fallback text without AI). Stored under `key`. */
+    async followUpCompose(params: { tenantId: string; contactKey: string; key: string; number: number; max: number; quietMs: number }): Promise<{ send: boolean; text?: string; reason: string }> {
+      const contact = await getContactState(deps.db, params);
+      if (!contact) return { send: false, reason: 'contact not found' };
+      const settings = conversationSettingsOf(contact.settings);
+      const policy = followUpPolicy(config, settings, contact.timezone);
+      const interaction = await beginInteraction(deps.db, {
+        key: `followup:${params.key}`,
+        tenantId: params.tenantId,
+        contactKey: params.contactKey,
+        kind: 'followup',
+        model: ai ? (settings.ai.model ?? ai.model) : 'fallback',
+        input: { number: params.number },
+      });
+      const stored = interaction.output as { send?: boolean; text?: string; reason?: string } | null;
+      if (['ok', 'declined'].includes(interaction.status) && stored?.reason) return { send: Boolean(stored.send), text: stored.text, reason: stored.reason };
+      if (!ai) {
+        const decision = policy.fallbackText
+          ? { send: true, text: policy.fallbackText, reason: 'fallback text (no AI)' }
+          : { send: false, reason: 'no AI and no fallback text' };
+        await finishInteraction(deps.db, { id: interaction.id, status: decision.send ? 'ok' : 'declined', output: decision });
+        return decision;
+      }
+      const history = boundHistory(await recentHistory(deps.db, { ...params, limit: config.AI_HISTORY_MESSAGES }), {
+        historyMessages: config.AI_HISTORY_MESSAGES,
+        historyChars: config.AI_HISTORY_CHARS,
+      });
+      const prompt = buildFollowUpPrompt({
+        persona: settings.ai.persona,
+        instructions: policy.instructions ?? settings.ai.instructions,
+        contactName: contact.name ?? undefined,
+        history,
+        number: params.number,
+        max: params.max,
+        quietFor: describeDuration(params.quietMs),
+        now: new Date(),
+        timezone: contact.timezone,
+      });
+      const answer = await guarded(interaction, () => ai.chat({ messages: prompt, maxTokens: 200, json: true, model: settings.ai.model }));
+      const parsed = parseJsonAnswer(answer.text) as { send?: unknown; text?: unknown; reason?: unknown } | undefined;
+      const text = typeof parsed?.text === 'string' ? parsed.text.trim() : '';
+      const decision =
+        parsed && parsed.send === true && text
+          ? { send: true, text, reason: typeof parsed.reason === 'string' ? parsed.reason : 'AI chose to follow up' }
+          : { send: false, reason: parsed ? (typeof parsed.reason === 'string' && parsed.reason ? `AI: ${parsed.reason}` : 'AI chose not to follow up') : 'AI answer was not JSON' };
+      await finishInteraction(deps.db, {
+        id: interaction.id,
+        status: decision.send ? 'ok' : 'declined',
+        usage: answer.usage,
+        model: answer.model,
+        input: { number: params.number, promptChars: promptChars(prompt), estimatedPromptTokens: estimateTokens(prompt) },
+        output: decision,
+        error: null,
+      });
+      return decision;
+    },
+
+    /** Sends a follow-up after checking, once more, that nothing changed (opt-out, pause, a reply). */
+    async followUpSend(params: { tenantId: string; contactKey: string; channelId: string; text: string; key: string }): Promise<{ sent: true; at: number } | { sent: false; reason: string }> {
+      const contact = await getContactState(deps.db, params);
+      if (!contact) return { sent: false, reason: 'contact not found' };
+      if (contact.optedOutAt) return { sent: false, reason: 'contact opted out' };
+      if (contact.pausedUntil && contact.pausedUntil.getTime() > Date.now()) return { sent: false, reason: `paused (${contact.pauseReason ?? 'handover'})` };
+      await deliverOrFail(deps, {
+        tenantId: params.tenantId,
+        channelId: params.channelId,
+        contactKey: params.contactKey,
+        message: { type: 'text', text: params.text },
+        idempotencyKey: `followup:${params.key}`,
+      });
+      return { sent: true, at: Date.now() };
+    },
+  };
+}
+
+async function signalFollowUp(deps: ActivityDeps, params: { tenantId: string; contactKey: string }, signal: string, arg: unknown): Promise<void> {
+  if (!deps.temporal) return;
+  try {
+    await deps.temporal.client.workflow.getHandle(followUpWorkflowId(params.tenantId, params.contactKey)).signal(signal, arg);
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError) && (err as Error)?.name !== 'WorkflowNotFoundError') throw err;
+  }
+}
+
+function heartbeat(): void {
+  try {
+    Context.current().heartbeat();
+  } catch {
+    // not inside an activity
+  }
+}
+
+/** Waits inside an activity, heartbeating (cancellation ends it early). */
+async function heartbeatSleep(ms: number): Promise<void> {
+  let ctx: Context | undefined;
+  try {
+    ctx = Context.current();
+  } catch {
+    ctx = undefined;
+  }
+  if (!ctx) {
+    await new Promise((r) => setTimeout(r, ms));
+    return;
+  }
+  const until = Date.now() + ms;
+  for (let left = ms; left > 0; left = until - Date.now()) {
+    ctx.heartbeat();
+    await ctx.sleep(Math.min(left, 2_000));
+  }
+}

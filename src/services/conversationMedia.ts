@@ -1,0 +1,77 @@
+/**
+ * Media bytes of an inbound message, for transcription or description. Where the provider
+ * gives a plain URL (Evolution with S3 storage) it is fetched; Evolution's encrypted `.enc`
+ * URLs go through `POST /chat/getBase64FromMediaMessage/{instance}`; Meta's media ids through
+ * the Graph API (`GET /{media-id}`, then the returned URL, both with the channel's token).
+ */
+import type { Db } from '../db/client';
+import { getChannelById } from '../db/queries/channels';
+import { META_DEFAULT_BASE_URL, META_DEFAULT_GRAPH_VERSION } from '../activities/providers/meta';
+
+export interface InboundMedia {
+  kind?: string;
+  url?: string;
+  mediaId?: string;
+  mimeType?: string;
+  fileName?: string;
+}
+
+export class MediaUnavailable extends Error {
+  override name = 'MediaUnavailable';
+}
+
+async function fetchBytes(url: string, init: RequestInit, timeoutMs: number, maxBytes: number): Promise<{ data: Buffer; mimeType?: string }> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new MediaUnavailable(`media download answered ${res.status}`);
+  const length = Number(res.headers.get('content-length'));
+  if (Number.isFinite(length) && length > maxBytes) throw new MediaUnavailable(`media is ${length} bytes, above the ${maxBytes} limit`);
+  const data = Buffer.from(await res.arrayBuffer());
+  if (data.length > maxBytes) throw new MediaUnavailable(`media is ${data.length} bytes, above the ${maxBytes} limit`);
+  return { data, mimeType: res.headers.get('content-type') ?? undefined };
+}
+
+async function json(url: string, init: RequestInit, timeoutMs: number): Promise<Record<string, unknown>> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+  if (!res.ok) throw new MediaUnavailable(`media lookup answered ${res.status}`);
+  return (await res.json()) as Record<string, unknown>;
+}
+
+export async function fetchInboundMedia(
+  db: Db,
+  params: { channelId: string; providerMessageId: string; media: InboundMedia; timeoutMs: number; maxBytes: number },
+): Promise<{ data: Buffer; mimeType: string }> {
+  const { media, timeoutMs, maxBytes } = params;
+  const fallbackType = media.mimeType ?? 'application/octet-stream';
+  if (media.url && /^https?:\/\//.test(media.url) && !/\.enc(\?|$)/.test(media.url)) {
+    const got = await fetchBytes(media.url, {}, timeoutMs, maxBytes);
+    return { data: got.data, mimeType: media.mimeType ?? got.mimeType ?? fallbackType };
+  }
+  const channel = await getChannelById(db, { channelId: params.channelId });
+  if (!channel) throw new MediaUnavailable('channel not found');
+  const base = (channel.baseUrl ?? '').replace(/\/+$/, '');
+  if (channel.provider === 'evolution' && base) {
+    const body = await json(
+      `${base}/chat/getBase64FromMediaMessage/${encodeURIComponent(channel.externalId)}`,
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', apikey: channel.credentials.apiKey ?? '' },
+        body: JSON.stringify({ message: { key: { id: params.providerMessageId } }, convertToMp4: false }),
+      },
+      timeoutMs,
+    );
+    const b64 = typeof body.base64 === 'string' ? body.base64.replace(/^data:[^,]*,/, '') : '';
+    if (!b64) throw new MediaUnavailable('Evolution returned no media');
+    const data = Buffer.from(b64, 'base64');
+    if (data.length > maxBytes) throw new MediaUnavailable(`media is ${data.length} bytes, above the ${maxBytes} limit`);
+    return { data, mimeType: (typeof body.mimetype === 'string' ? body.mimetype : undefined) ?? fallbackType };
+  }
+  if (channel.provider === 'meta' && media.mediaId) {
+    const graph = (channel.baseUrl ?? META_DEFAULT_BASE_URL).replace(/\/+$/, '');
+    const auth = { authorization: `Bearer ${channel.credentials.accessToken ?? ''}` };
+    const info = await json(`${graph}/${META_DEFAULT_GRAPH_VERSION}/${encodeURIComponent(media.mediaId)}`, { headers: auth }, timeoutMs);
+    if (typeof info.url !== 'string') throw new MediaUnavailable('Meta returned no media URL');
+    const got = await fetchBytes(info.url, { headers: auth }, timeoutMs, maxBytes);
+    return { data: got.data, mimeType: (typeof info.mime_type === 'string' ? info.mime_type : undefined) ?? got.mimeType ?? fallbackType };
+  }
+  throw new MediaUnavailable(`media of ${channel.provider} messages cannot be fetched`);
+}
