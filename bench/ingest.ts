@@ -31,6 +31,15 @@
  * connection each, a small quota (about 10 requests per second), started 1000/lanes ms apart.
  * Latencies are recorded per response (autocannon's coordinated-omission correction is off:
  * with a rate of a few requests per second it fills the histogram with synthetic 1 ms steps).
+ * Each lane is closed-loop (one request in flight), so an overloaded server shows up as a
+ * lower achieved rate and long latencies, not as an unbounded queue.
+ *
+ * Between phases the bench waits for the dispatcher to hand everything to Temporal and for the
+ * API, worker, Temporal and PostgreSQL to go idle again, so a phase does not pay for the last
+ * one's work. CPU per process group is read from /proc (Linux) for every phase; other
+ * processes on the machine are reported, since they skew every figure (`--wait-quiet`).
+ * Webhook flood protection (per source address; all bench traffic comes from 127.0.0.1) is
+ * lifted unless WEBHOOK_RATE_LIMIT_MAX is set.
  *
  * Run `tsx bench/ingest.ts --help` for the flags.
  */

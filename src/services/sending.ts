@@ -192,6 +192,7 @@ export async function sendMessage(
         taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
         args: [request],
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        staticSummary: `Send ${params.input.message.type} → ${params.input.phoneNumber} via ${channel.externalId}`,
         ...searchAttributes(deps, params.tenantId, params.input.phoneNumber),
       });
     } catch (err) {
@@ -266,6 +267,8 @@ export async function startScheduleWorkflow(deps: SendingServiceDeps, input: Sch
       taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
       args: [input],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      staticSummary: `Scheduled ${input.message.type} → ${input.contactKey} at ${new Date(input.scheduledFor).toISOString()}`,
+      staticDetails: `Schedule ${input.scheduleId} (tenant ${input.tenantId}); reschedules and cancels arrive as updates`,
       ...searchAttributes(deps, input.tenantId, input.contactKey),
     });
   } catch (err) {
