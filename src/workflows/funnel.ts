@@ -23,6 +23,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
+import { msToNumber } from '@temporalio/common/lib/time';
 import { ZapflowStatusKey } from '../temporal/searchAttributes';
 import type { createActivities } from '../activities';
 import { branchMatches } from '../domain/funnelMatch';
@@ -70,10 +71,26 @@ function renderMessage(message: FunnelMessage, values: Record<string, string | u
   }
 }
 
-function failureMessage(err: unknown): { message: string; type?: string } {
-  if (err instanceof ActivityFailure && err.cause instanceof ApplicationFailure) {
-    return { message: err.cause.message, type: err.cause.type ?? undefined };
+/** The delay a RateLimited failure asks for (quota window, pacing, provider 429), else undefined. */
+function rateLimitDelay(err: unknown): number | undefined {
+  const failure = applicationFailureOf(err);
+  if (!failure || failure.type !== 'RateLimited') return undefined;
+  const delay = failure.nextRetryDelay;
+  const ms = delay === undefined || delay === null ? NaN : msToNumber(delay);
+  return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 24 * 3_600_000) : 1000;
+}
+
+/** The ApplicationFailure an activity raised: the error itself, or the cause of an ActivityFailure. */
+function applicationFailureOf(err: unknown): ApplicationFailure | undefined {
+  for (let e: unknown = err, depth = 0; e && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e instanceof ApplicationFailure) return e;
   }
+  return undefined;
+}
+
+function failureMessage(err: unknown): { message: string; type?: string } {
+  const failure = applicationFailureOf(err);
+  if (failure) return { message: failure.message, type: failure.type ?? undefined };
   if (err instanceof ActivityFailure && err.cause) return { message: err.cause.message };
   return { message: (err as Error)?.message ?? String(err) };
 }
@@ -177,14 +194,27 @@ export async function funnelRunWorkflow(input: FunnelRunInput): Promise<FunnelPr
       switch (step.type) {
         case 'send': {
           try {
-            await sends.funnelSend({
-              ...stepRef,
-              tenantId: input.tenantId,
-              channelId: input.channelId,
-              contactKey: input.contactKey,
-              message: renderMessage(step.message, values()),
-              idempotencyKey: `${input.runId}:${step.id}:${visit}`,
-            });
+            for (;;) {
+              try {
+                await sends.funnelSend({
+                  ...stepRef,
+                  tenantId: input.tenantId,
+                  channelId: input.channelId,
+                  contactKey: input.contactKey,
+                  message: renderMessage(step.message, values()),
+                  idempotencyKey: `${input.runId}:${step.id}:${visit}`,
+                });
+                break;
+              } catch (err) {
+                // A quota or pacing wait is not a failure: the send is never dropped, and
+                // waiting must not use up the attempts meant for provider errors.
+                const wait = rateLimitDelay(err);
+                if (wait === undefined || cancelReason) throw err;
+                summary(`step ${index + 1}/${steps.length} ${step.id}: waiting for the channel's quota`);
+                await condition(() => cancelReason !== undefined, wait);
+                if (cancelReason) break;
+              }
+            }
           } catch (err) {
             if (isCancellation(err)) throw err;
             const failure = failureMessage(err);

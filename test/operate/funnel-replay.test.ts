@@ -39,6 +39,8 @@ describe('zapflow funnels failed / replay', () => {
       const rows = await f.stack.db.db.select().from(funnelRuns);
       return rows.filter((r) => r.status === 'failed').length === 20;
     }, 60_000, '20 failed runs');
+    const failedRows = await f.stack.db.db.select().from(funnelRuns);
+    expect(failedRows.map((r) => r.error?.step)).toEqual(phones.map(() => 'offer'));
     for (const phone of phones) expect(f.sentTo(phone).map((s) => s.body.text)).toEqual(['Oi Ana Souza!']);
 
     await eventually(async () => {

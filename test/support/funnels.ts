@@ -11,7 +11,7 @@ export interface FunnelStack {
   api: <T = any>(method: string, path: string, body?: unknown, apiKey?: string) => Promise<{ status: number; body: T }>;
   click: (phone: string, opts: { id?: string; displayText: string; messageId?: string; name?: string }) => Promise<{ status: number; body: any }>;
   say: (phone: string, text: string, id?: string) => Promise<{ status: number; body: any }>;
-  sentTo: (phone: string) => Array<{ kind: string; body: Record<string, unknown>; providerMessageId: string }>;
+  sentTo: (phone: string) => Array<{ kind: string; body: Record<string, unknown>; providerMessageId: string; receivedAt: number }>;
   close(): Promise<void>;
 }
 
