@@ -25,8 +25,8 @@ export const ingestLatency = new Histogram({
 
 export const sendsTotal = new Counter({
   name: 'zapflow_sends_total',
-  help: 'Deliveries by provider and outcome (sent, already_sent, refused, failed, retrying)',
-  labelNames: ['provider', 'outcome'] as const,
+  help: 'Delivery attempts by outcome (sent, already_sent, refused, failed, retrying, waiting for quota)',
+  labelNames: ['outcome'] as const,
   registers: [registry],
 });
 

@@ -5,6 +5,8 @@ import type { Db } from '../db/client';
 import type { Logger } from '../log';
 import { deliver, DeliveryRefused, type DeliverRequest, type DeliverResult, type ProviderRegistry } from '../services/delivery';
 import { toFailure } from './errors';
+import { ProviderError } from './providers/types';
+import { sendsTotal } from '../metrics';
 
 export interface ActivityDeps {
   db: Db;
@@ -19,9 +21,17 @@ export interface ActivityDeps {
 /** Runs a delivery, translating refusals and provider errors into Temporal failures. */
 export async function deliverOrFail(deps: ActivityDeps, req: DeliverRequest): Promise<DeliverResult> {
   try {
-    return await deliver(deps, req);
+    const result = await deliver(deps, req);
+    sendsTotal.inc({ outcome: result.alreadySent ? 'already_sent' : 'sent' });
+    return result;
   } catch (err) {
-    if (err instanceof DeliveryRefused) throw ApplicationFailure.nonRetryable(err.message, err.reason);
+    if (err instanceof DeliveryRefused) {
+      sendsTotal.inc({ outcome: 'refused' });
+      throw ApplicationFailure.nonRetryable(err.message, err.reason);
+    }
+    if (err instanceof ProviderError) {
+      sendsTotal.inc({ outcome: err.kind === 'rate_limited' ? 'waiting' : err.retryable ? 'retrying' : 'failed' });
+    } else sendsTotal.inc({ outcome: 'retrying' });
     throw toFailure(err);
   }
 }

@@ -86,6 +86,17 @@ describe('API protection, admin keys, metrics and OpenAPI', () => {
     expect(text).toMatch(/^zapflow_dispatch_backlog \d+/m);
     expect(text).toMatch(/^# TYPE zapflow_funnel_runs gauge/m);
     expect(text).toMatch(/^# TYPE zapflow_sends_total counter/m);
+    // A delivery in this process shows up by outcome.
+    const { deliverOrFail } = await import('../../src/activities/deps');
+    await deliverOrFail({ db: stack.db.db, providers: {} as never, log: (await import('../support/harness')).testLog }, {
+      tenantId: a.tenant.id,
+      channelId: '00000000-0000-0000-0000-000000000000',
+      contactKey: '5511999990001',
+      message: { type: 'text', text: 'x' },
+      idempotencyKey: 'metrics-probe',
+    }).catch(() => undefined);
+    const after = await (await fetch(`${stack.url}/metrics`)).text();
+    expect(after).toMatch(/^zapflow_sends_total\{outcome="refused"\} [1-9]/m);
   });
 
   it('publishes an OpenAPI document generated from the route schemas', async () => {
