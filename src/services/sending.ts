@@ -251,7 +251,7 @@ export async function scheduleMessage(
       scheduledFor: row.scheduledFor.getTime(),
       prefireMs: config.SCHEDULE_PREFIRE,
     };
-    await startScheduleWorkflow(deps, input, !params.idempotencyKey);
+    await startScheduleWorkflow(deps, input, !params.idempotencyKey, params.now);
     return {
       statusCode: 202,
       body: { success: true, scheduleId, scheduledFor: row.scheduledFor.toISOString(), message: SCHEDULED_MESSAGE },
@@ -259,13 +259,19 @@ export async function scheduleMessage(
   });
 }
 
-/** Starts a schedule's workflow (exported for tests that drive a schedule on another Temporal server). */
-export async function startScheduleWorkflow(deps: SendingServiceDeps, input: ScheduledSendInput, closeOnFailure = false): Promise<void> {
+/**
+ * Starts a schedule's workflow with a start delay that ends SCHEDULE_PREFIRE before its
+ * time: until then the schedule costs no workflow task, no timer and no worker cache
+ * (a cancel or reschedule wakes it early).
+ */
+export async function startScheduleWorkflow(deps: SendingServiceDeps, input: ScheduledSendInput, closeOnFailure = false, now = Date.now()): Promise<void> {
+  const delayMs = Math.floor(input.scheduledFor - input.prefireMs - now);
   try {
     await deps.temporal.workflow.start<typeof scheduledSendWorkflow>('scheduledSendWorkflow', {
       workflowId: scheduleWorkflowId(input.scheduleId),
       taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
       args: [input],
+      ...(delayMs > 0 ? { startDelay: delayMs } : {}),
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       staticSummary: `Scheduled ${input.message.type} → ${input.contactKey} at ${new Date(input.scheduledFor).toISOString()}`,
       staticDetails: `Schedule ${input.scheduleId} (tenant ${input.tenantId}); reschedules and cancels arrive as updates`,

@@ -1,9 +1,17 @@
 /**
  * Sends through the API: one workflow per immediate send (`send:<messageId>`) and one per
  * schedule (`schedule:<scheduleId>`). Both hand the message to the one delivery activity
- * every sender in zapflow uses; the schedule sleeps on a durable timer until its time,
- * takes cancel and reschedule as updates (the caller learns the outcome), and survives
- * worker and server restarts like any timer.
+ * every sender in zapflow uses. A schedule is started with a start delay that ends
+ * SCHEDULE_PREFIRE before its time (so until then it costs the server nothing and sits in
+ * no worker's cache), takes cancel and reschedule as updates (the caller learns the
+ * outcome; an update during the delay wakes it at once), sleeps on a durable timer when
+ * rescheduled, and survives worker and server restarts like any timer.
+ *
+ * Each delivery is tried first as a local activity (run inside the workflow task: no
+ * activity round trip through the server, the bulk of a send's cost on the server when
+ * thousands fall due in the same minute), then, if that attempt fails in a way that may
+ * pass, as a regular activity with durable, visible retries. Both run the same idempotent
+ * delivery, so the switch can never send twice.
  */
 import {
   ActivityFailure,
@@ -14,6 +22,7 @@ import {
   defineQuery,
   defineUpdate,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -35,6 +44,16 @@ const delivery = proxyActivities<SendingActivities>({
   startToCloseTimeout: '2m',
   heartbeatTimeout: '10s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '1m' },
+});
+
+/**
+ * The first attempt of every delivery, as a local activity. One attempt only: anything
+ * retryable continues in `delivery` above. startToClose covers the early-start wait
+ * (SCHEDULE_PREFIRE) and a provider timeout.
+ */
+const deliveryNow = proxyLocalActivities<SendingActivities>({
+  startToCloseTimeout: '1m',
+  retry: { maximumAttempts: 1 },
 });
 
 /** Schedule row bookkeeping: short database writes. */
@@ -59,10 +78,23 @@ function refusalOf(err: unknown): { reason: string; error: string } | undefined 
   return undefined;
 }
 
-/** An immediate send: the delivery activity, retried as above. A refusal is an outcome, not a workflow failure. */
+/** Runs one delivery: local first, then durable retries; a refusal is thrown as is. */
+async function deliverOnce<T>(now: () => Promise<T>, retried: () => Promise<T>): Promise<T> {
+  try {
+    return await now();
+  } catch (err) {
+    if (refusalOf(err)) throw err;
+    return retried();
+  }
+}
+
+/** An immediate send. A refusal is an outcome, not a workflow failure. */
 export async function sendMessageWorkflow(req: DeliverRequest): Promise<SendOutcome> {
   try {
-    const result = await delivery.deliverMessage(req);
+    const result = await deliverOnce(
+      () => deliveryNow.deliverMessage(req),
+      () => delivery.deliverMessage(req),
+    );
     return { status: 'sent', messageId: result.messageId, providerMessageId: result.providerMessageId };
   } catch (err) {
     const refusal = refusalOf(err);
@@ -158,16 +190,20 @@ export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<
 
   if (status === 'scheduled') {
     status = 'sending';
+    const params = {
+      scheduleId: input.scheduleId,
+      tenantId: input.tenantId,
+      channelId: input.channelId,
+      contactKey: input.contactKey,
+      message: input.message,
+      sendAt: scheduledFor,
+      maxWaitMs: input.prefireMs + 1_000,
+    };
     try {
-      const result = await delivery.deliverScheduledMessage({
-        scheduleId: input.scheduleId,
-        tenantId: input.tenantId,
-        channelId: input.channelId,
-        contactKey: input.contactKey,
-        message: input.message,
-        sendAt: scheduledFor,
-        maxWaitMs: input.prefireMs + 1_000,
-      });
+      const result = await deliverOnce(
+        () => deliveryNow.deliverScheduledMessage(params),
+        () => delivery.deliverScheduledMessage(params),
+      );
       status = 'sent';
       messageId = result.messageId;
     } catch (err) {
