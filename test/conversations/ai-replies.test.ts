@@ -85,7 +85,7 @@ describe('AI replies', () => {
     expect(second.messages.map((m) => m.role)).toEqual(['system', 'user', 'user', 'user', 'assistant', 'assistant', 'user']);
     expect(chatText(second)).toContain('Quer que eu envie o link');
     await recordAndReplay('contact-ai-turns', contactWorkflowId(f.tenant.tenant.id, phone), 'contactWorkflow');
-  });
+  }, 240_000); // replays through the CLI, which bundles the workflow code
 
   it('gives a reply to the funnel waiting for it, not to the AI', async () => {
     await f.api('POST', '/api/funnels', funnelDef({

@@ -58,7 +58,7 @@ describe('follow-ups', () => {
     const described = await followUp(phone).describe();
     expect(described.searchAttributes).toMatchObject({ TenantId: [f.tenant.tenant.id], ContactPhone: [phone] });
     await recordAndReplay('followup-capped', followUpWorkflowId(f.tenant.tenant.id, phone), 'followUpWorkflow');
-  });
+  }, 240_000); // replays through the CLI, which bundles the workflow code
 
   it('is reset by an inbound message: the contact spoke last, so nothing goes out', async () => {
     const phone = nextPhone();

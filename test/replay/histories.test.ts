@@ -20,12 +20,12 @@ describe('recorded workflow histories', () => {
     const res = await runCli(['workflows', 'check-replay', ...files]);
     expect(res.stdout).toContain(`replayed ${files.length} histories: ${files.length} ok, 0 failed`);
     expect(res.code).toBe(0);
-  });
+  }, 240_000); // bundles the workflow code in a child process: slow on a loaded 2-core machine
 
   it('fail check-replay on a nondeterministic change, naming the first divergence', async () => {
     const res = await runCli(['workflows', 'check-replay', '--workflows', NONDETERMINISTIC, ...files]);
     expect(res.code).toBe(1);
     expect(res.stdout).toMatch(/first divergence: funnel:/);
     expect(res.stdout).toMatch(/[Nn]ondeterminism/);
-  });
+  }, 240_000);
 });

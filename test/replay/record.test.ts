@@ -89,5 +89,5 @@ describe('history recording', () => {
     expect(check.stderr).toBe('');
     expect(check.stdout).toMatch(/replayed 3 histories: 3 ok, 0 failed/);
     expect(check.code).toBe(0);
-  }, 90_000);
+  }, 240_000);
 });

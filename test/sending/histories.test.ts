@@ -64,5 +64,5 @@ describe('send workflow histories', () => {
     expect(check.stderr).toBe('');
     expect(check.stdout).toMatch(/replayed 3 histories: 3 ok, 0 failed/);
     expect(check.code).toBe(0);
-  }, 90_000);
+  }, 240_000);
 });

@@ -10,7 +10,7 @@ export interface CliResult {
 }
 
 /** Runs the real `zapflow` command as a user would, in a child process. */
-export function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 60_000): Promise<CliResult> {
+export function runCli(args: string[], env: Record<string, string | undefined> = {}, timeoutMs = 200_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [ZAPFLOW_BIN, ...args], {
       env: { ...process.env, LOG_LEVEL: 'error', ...env },
