@@ -82,7 +82,7 @@ const HELP = `tsx bench/scheduled.ts [flags]
   --restart-before S  phase 2 restarts the worker S seconds before the minute (default 10)
   --no-restart        run phase 1 only
   --prefire D         SCHEDULE_PREFIRE for the worker (default 3s, zapflow's default)
-  --activity-slots N  worker maxConcurrentActivityTaskExecutions (default messages + 1000)
+  --activity-slots N  WORKER_MAX_CONCURRENT_{WORKFLOW_TASKS,ACTIVITIES,LOCAL_ACTIVITIES} (default messages + 1000)
   --concurrency N     schedule-message requests in flight while scheduling (default 32)
   --json FILE         also write the results as JSON
   --keep-db           do not drop the database at the end
@@ -160,7 +160,10 @@ async function runWorkerRole(): Promise<void> {
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       deps: { db: db.db, providers: buildProviders(config, db, log), log, config },
       workflowBundle: { codePath: process.env.BENCH_WORKFLOW_BUNDLE! },
-      maxConcurrentActivityTaskExecutions: Number(process.env.BENCH_ACTIVITY_SLOTS),
+      maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+      maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
+      maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+      maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
       log,
     });
     process.on('SIGTERM', () => {
@@ -518,6 +521,11 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     SEND_PACING_JITTER: '0',
     // The bench's two API keys schedule thousands of messages a minute.
     RATE_LIMIT_MAX: '1000000',
+    // A scheduled send holds a workflow task and a local-activity slot from SCHEDULE_PREFIRE
+    // before its time until it is out: room for every message of the minute at once.
+    WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(opts.activitySlots),
+    WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: String(opts.activitySlots),
+    WORKER_MAX_CONCURRENT_ACTIVITIES: String(opts.activitySlots),
   };
   const config: Config = loadConfig(roleEnv);
 
@@ -552,11 +560,13 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   // The worker process, on a bundle built once.
   const bundlePath = path.join(tmp, 'workflows.js');
   fs.writeFileSync(bundlePath, (await bundleWorkflows()).code);
-  const workerEnv = { ...roleEnv, BENCH_WORKFLOW_BUNDLE: bundlePath, BENCH_ACTIVITY_SLOTS: String(opts.activitySlots) };
+  const workerEnv = { ...roleEnv, BENCH_WORKFLOW_BUNDLE: bundlePath };
   const workerLog = path.join(tmp, 'worker.log');
   let worker = await startWorkerProcess(workerEnv, workerLog);
   cleanups.push(['worker', () => worker.stop()]);
-  say(`  worker    pid ${worker.pid}, ${opts.activitySlots} activity slots, database pool ${config.DATABASE_POOL_SIZE}`);
+  say(
+    `  worker    pid ${worker.pid} (zapflow worker's wiring, prebuilt bundle): ${opts.activitySlots} workflow-task / activity / local-activity slots, database pool ${config.DATABASE_POOL_SIZE}`,
+  );
 
   const results: PhaseResult[] = [];
   results.push(
