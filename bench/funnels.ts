@@ -130,9 +130,10 @@ async function main(): Promise<void> {
     stdio: ['ignore', fs.openSync(workerLog, 'w'), fs.openSync(workerLog, 'a')],
   });
 
-  // The API with the real webhook route and dispatcher, in this process.
-  const { ingest, dispatcher, funnelTriggers } = buildIngest({ config, db: db.db, client, log });
-  dispatcher.start();
+  // The API with the real webhook route, in this process; as `zapflow api`, it dispatches
+  // only with DISPATCHER=api (by default the worker process does).
+  const { ingest, dispatcher, funnelTriggers } = buildIngest({ config, db: db.db, client, log, mode: config.DISPATCHER === 'api' ? 'inline' : 'notify' });
+  dispatcher?.start();
   const app = createApp({
     config,
     db: db.db,
@@ -286,7 +287,7 @@ async function main(): Promise<void> {
   worker.kill('SIGTERM');
   await new Promise((r) => worker.once('exit', r));
   await api.close(1000);
-  await dispatcher.stop();
+  await dispatcher?.stop();
   await connection.close();
   await temporal.stop();
   await evolution.close();

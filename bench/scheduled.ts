@@ -90,7 +90,8 @@ const HELP = `tsx bench/scheduled.ts [flags]
   --explain           print the workflow history timeline of the three latest messages of each phase
 
 Environment: DATABASE_URL (server to create the bench database on; default ${DEFAULT_DATABASE_URL}),
-TEMPORAL_CLI_PATH, DATABASE_POOL_SIZE (worker pool, default 10), BENCH_LOG_LEVEL (default warn).`;
+TEMPORAL_CLI_PATH, DATABASE_POOL_SIZE (worker pool, default 10), BENCH_LOG_LEVEL (default warn),
+BENCH_WORKER_NODE_ARGS (extra node flags for the worker, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).`;
 
 function parseOptions(argv: string[]): Options {
   const o: Options = { messages: 5000, channels: 4, lead: 0, spread: 60, restartBefore: 10, prefire: '3s', activitySlots: 0, concurrency: 32, restart: true, keepDb: false, keepTmp: false, explain: false };
@@ -188,7 +189,9 @@ interface WorkerHandle {
 
 async function startWorkerProcess(env: NodeJS.ProcessEnv, logFile: string): Promise<WorkerHandle> {
   const out = fs.openSync(logFile, 'a');
-  const child: ChildProcess = fork(__filename, ['--role', 'worker'], { execArgv: process.execArgv, env, stdio: ['ignore', out, out, 'ipc'] });
+  // BENCH_WORKER_NODE_ARGS: extra node flags for the worker (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+  const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+  const child: ChildProcess = fork(__filename, ['--role', 'worker'], { execArgv: [...process.execArgv, ...extra], env, stdio: ['ignore', out, out, 'ipc'] });
   fs.closeSync(out);
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   await new Promise<void>((resolve, reject) => {

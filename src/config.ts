@@ -74,7 +74,13 @@ export const configSchema = z.object({
   HUMAN_TAKEOVER_PAUSE: duration('1h'),
   /** How often the dispatcher retries webhook events Temporal did not take. */
   DISPATCH_RETRY_INTERVAL: duration('5s'),
-  /** Signals in flight at once from the API process to Temporal. */
+  /**
+   * Which process of a split deployment hands new messages to Temporal: `worker` (the API
+   * only stores and NOTIFYs; `zapflow worker` dispatches) or `api` (the API dispatches after
+   * each commit). `zapflow dev` runs both in one process and dispatches inline.
+   */
+  DISPATCHER: z.enum(['worker', 'api']).default('worker'),
+  /** Signals in flight at once from the dispatcher to Temporal. */
   DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
   HEALTH_TIMEOUT: duration('1s'),
   /** Express `trust proxy`: which hops' X-Forwarded-For to believe (client addresses for limits). */
@@ -166,6 +172,12 @@ export const configSchema = z.object({
     }),
   /** Sent as the follow-up when no AI is available (no OPENAI_API_KEY); unset: no follow-up without AI. */
   FOLLOWUP_FALLBACK_TEXT: optionalString,
+  /**
+   * How long a worker trusts what it read of a tenant's `followUp.enabled` when an API send,
+   * a schedule or a funnel step goes out (so a send costs no settings read); switching
+   * follow-ups on or off reaches those sends within this time. 0: read on every send.
+   */
+  FOLLOWUP_SETTINGS_CACHE: duration('5s'),
 
   /**
    * Loop safety: an inbound message is bot-like when it arrives within LOOP_FAST_REPLY of our

@@ -18,8 +18,6 @@ import { getChannelById } from '../db/queries/channels';
 import { messages } from '../db/schema';
 import { DEFAULT_LOOP_GUARD } from '../domain/loopGuard';
 import { splitMessage, typingMs } from '../domain/splitMessage';
-import { contactWorkflowId } from '../domain/ids';
-import { ContactPhoneKey, TenantIdKey, ZapflowStatusKey } from '../temporal/searchAttributes';
 import {
   AiError,
   boundHistory,
@@ -50,9 +48,10 @@ import {
 } from '../services/conversation';
 import { fetchInboundMedia } from '../services/conversationMedia';
 import { conversationSettingsOf, followUpPolicy } from '../services/conversationSettings';
-import { channelTarget } from '../services/delivery';
-import type { ConversationPolicy, FollowUpInput } from '../workflows/types';
+import { channelTarget, META_WINDOW_MS } from '../services/delivery';
+import type { ConversationPolicy } from '../workflows/types';
 import { deliverOrFail, type ActivityDeps } from './deps';
+import { startOrResetFollowUp } from './followUps';
 import { notifyAdmin } from './funnels';
 
 /** Failure types of AI calls (PascalCase; the workflows branch on them). */
@@ -223,7 +222,8 @@ export function createConversationActivities(deps: ActivityDeps) {
 
     /**
      * Starts or resets the contact's follow-up (signalWithStart): on each inbound message and
-     * after an AI reply. `stop` only reaches a running one.
+     * after an AI reply (other sends do it in their delivery: followUps.ts). `stop` only
+     * reaches a running one.
      */
     async touchFollowUp(params: { tenantId: string; contactKey: string; channelId: string; event: 'inbound' | 'outbound' | 'stop'; at: number; reason?: string }): Promise<void> {
       if (params.event === 'stop') {
@@ -232,21 +232,7 @@ export function createConversationActivities(deps: ActivityDeps) {
       }
       const temporal = deps.temporal;
       if (!temporal) throw ApplicationFailure.nonRetryable('worker has no Temporal client', 'Misconfigured');
-      const input: FollowUpInput = { tenantId: params.tenantId, contactKey: params.contactKey, channelId: params.channelId };
-      await temporal.client.workflow.signalWithStart('followUpWorkflow', {
-        workflowId: followUpWorkflowId(params.tenantId, params.contactKey),
-        taskQueue: temporal.taskQueue,
-        args: [input],
-        signal: params.event,
-        signalArgs: [{ at: params.at, channelId: params.channelId }],
-        typedSearchAttributes: [
-          { key: TenantIdKey, value: params.tenantId },
-          { key: ContactPhoneKey, value: params.contactKey },
-          { key: ZapflowStatusKey, value: 'waiting' },
-        ],
-        staticSummary: `Follow-up → ${params.contactKey}`,
-        staticDetails: `Follows up with contact ${params.contactKey} after zapflow's last message when they go quiet (contact workflow ${contactWorkflowId(params.tenantId, params.contactKey)}).`,
-      });
+      await startOrResetFollowUp(temporal, { tenantId: params.tenantId, contactKey: params.contactKey, channelId: params.channelId, event: params.event, at: params.at });
     },
 
     /**
@@ -386,8 +372,11 @@ export function createConversationActivities(deps: ActivityDeps) {
       return written;
     },
 
-    /** What the follow-up workflow needs to know now: the conversation's times, blocks, and the tenant's policy. */
-    async followUpContext(params: { tenantId: string; contactKey: string }) {
+    /**
+     * What the follow-up workflow needs to know now: the conversation's times, blocks, the
+     * tenant's policy, and, on a Meta channel, until when a free-text follow-up may go out.
+     */
+    async followUpContext(params: { tenantId: string; contactKey: string; channelId?: string }) {
       const contact = await getContactState(deps.db, params);
       if (!contact) return { blocked: 'contact not found' } as const;
       const settings = conversationSettingsOf(contact.settings);
@@ -398,11 +387,16 @@ export function createConversationActivities(deps: ActivityDeps) {
       else if (contact.optedOutAt) blocked = 'contact opted out';
       else if (contact.pausedUntil && contact.pausedUntil.getTime() > Date.now()) blocked = `paused (${contact.pauseReason ?? 'handover'})`;
       else if (!ai && !policy.fallbackText) blocked = 'no AI (OPENAI_API_KEY unset) and no fallback text';
-      const runs = blocked ? [] : await activeFunnelRuns(deps.db, params);
+      const [runs, channel] = blocked
+        ? [[], undefined]
+        : await Promise.all([activeFunnelRuns(deps.db, params), params.channelId ? getChannelById(deps.db, { channelId: params.channelId }) : undefined]);
+      // Meta's customer service window: outside it only templates go out, and a follow-up is free text.
+      const freeTextUntil = channel?.provider === 'meta' ? (contact.lastInboundAt ? contact.lastInboundAt.getTime() + META_WINDOW_MS : 0) : undefined;
       return {
         ...(blocked ? { blocked } : {}),
         lastOutboundAt: contact.lastOutboundAt?.getTime(),
         lastInboundAt: contact.lastInboundAt?.getTime(),
+        ...(freeTextUntil !== undefined ? { freeTextUntil } : {}),
         activeRuns: runs.length,
         policy: { quietMs: policy.quietMs, max: policy.max, windows: policy.windows, days: policy.days, timezone: policy.timezone },
       };

@@ -15,6 +15,7 @@ import { ContactPhoneKey, FunnelIdKey, TenantIdKey, ZapflowStatusKey } from '../
 import type { ActiveRun, FunnelRunInput, SendRetryPolicy } from '../workflows/types';
 import { channelTarget } from '../services/delivery';
 import { deliverOrFail, type ActivityDeps } from './deps';
+import { outboundFollowUps } from './followUps';
 import { FailureType } from './errors';
 
 export function funnelRunId(params: { tenantId: string; contactKey: string; funnelId: string; triggerMessageId: string }): string {
@@ -72,6 +73,7 @@ async function updateRun(deps: ActivityDeps, runId: string, set: Partial<typeof 
 }
 
 export function createFunnelActivities(deps: ActivityDeps) {
+  const followUps = outboundFollowUps(deps);
   return {
     /** Contact workflow start: the runs of this contact that are not finished. */
     async loadContactRuns(params: { tenantId: string; contactKey: string }): Promise<ActiveRun[]> {
@@ -191,6 +193,7 @@ export function createFunnelActivities(deps: ActivityDeps) {
         message: params.message,
         idempotencyKey: params.idempotencyKey,
       });
+      await followUps.afterSend(params, result);
       await updateRun(deps, params.runId, {
         status: 'running',
         currentStep: params.stepId,

@@ -1,6 +1,7 @@
 /**
  * Activities of the send workflows: the delivery itself (the same `deliverOrFail` every
- * sender uses) and the bookkeeping of schedule rows.
+ * sender uses, then the contact's follow-up where the tenant has them) and the bookkeeping
+ * of schedule rows.
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
@@ -9,6 +10,7 @@ import { setScheduleTime, transitionSchedule } from '../db/queries/sending';
 import { messages, scheduledMessages } from '../db/schema';
 import type { DeliverRequest, DeliverResult } from '../services/delivery';
 import { deliverOrFail, type ActivityDeps } from './deps';
+import { outboundFollowUps } from './followUps';
 import type { OutboundMessage } from './providers/types';
 
 export interface ScheduledDelivery {
@@ -26,9 +28,13 @@ export interface ScheduledDelivery {
 /** The idempotency key of a schedule's one message. */
 export const scheduleMessageKey = (scheduleId: string) => `schedule:${scheduleId}`;
 
-/** Keeps a long activity visibly alive: a lost worker is noticed within the heartbeat timeout. */
+/**
+ * Keeps a long activity visibly alive: a lost worker is noticed within the heartbeat
+ * timeout. Local activities have no heartbeat (their workflow task is kept alive instead).
+ */
 async function withHeartbeat<T>(fn: () => Promise<T>): Promise<T> {
   const ctx = Context.current();
+  if (ctx.info.isLocal) return fn();
   const timer = setInterval(() => ctx.heartbeat(), 1_000);
   try {
     return await fn();
@@ -45,6 +51,7 @@ function failureOf(err: unknown): { type: string; message: string } | undefined 
 
 export function createSendingActivities(deps: ActivityDeps) {
   const { db } = deps;
+  const followUps = outboundFollowUps(deps);
 
   async function messageIdOf(scheduleId: string): Promise<string | undefined> {
     const [row] = await db.select({ id: messages.id }).from(messages).where(eq(messages.idempotencyKey, scheduleMessageKey(scheduleId)));
@@ -54,7 +61,11 @@ export function createSendingActivities(deps: ActivityDeps) {
   return {
     /** An immediate send (`send:<messageId>` workflow): the row exists already, created by the API. */
     async deliverMessage(req: DeliverRequest): Promise<DeliverResult> {
-      return withHeartbeat(() => deliverOrFail(deps, req));
+      return withHeartbeat(async () => {
+        const result = await deliverOrFail(deps, req);
+        await followUps.afterSend(req, result);
+        return result;
+      });
     },
 
     /** A schedule's send: marks the row sending, delivers at `sendAt`, records the outcome. */
@@ -83,6 +94,7 @@ export function createSendingActivities(deps: ActivityDeps) {
             to: 'sent',
             set: { messageId: result.messageId, error: null },
           });
+          await followUps.afterSend(params, result);
           return result;
         } catch (err) {
           const failure = failureOf(err);

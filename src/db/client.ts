@@ -14,6 +14,8 @@ export interface DbHandle {
   /** Applies the migrations in drizzle/. */
   migrate(): Promise<void>;
   ping(): Promise<void>;
+  /** LISTEN on a channel; resolves once listening, with a function that stops. */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -42,6 +44,11 @@ export async function openDb(options: OpenDbOptions): Promise<DbHandle> {
       ping: async () => {
         await client`select 1`;
       },
+      // postgres.js keeps one connection for LISTEN and re-listens after reconnecting.
+      listen: async (channel, onPayload) => {
+        const { unlisten } = await client.listen(channel, onPayload);
+        return unlisten;
+      },
       close: () => client.end({ timeout: 5 }),
     };
   }
@@ -59,6 +66,7 @@ export async function openDb(options: OpenDbOptions): Promise<DbHandle> {
     ping: async () => {
       await db.execute(sql`select 1`);
     },
+    listen: async (channel, onPayload) => client.listen(channel, onPayload),
     close: () => client.close(),
   };
 }

@@ -211,9 +211,11 @@ export const messages = pgTable(
     uniqueIndex('messages_channel_provider_id_uq').on(t.channelId, t.providerMessageId),
     uniqueIndex('messages_idempotency_key_uq').on(t.idempotencyKey),
     index('messages_contact_idx').on(t.contactId, t.createdAt),
-    index('messages_pending_dispatch_idx')
+    // Exactly the dispatcher's predicate (contact messages and a person typing on the phone;
+    // zapflow's own sends have triggers_automation false), so its scan stays an index scan.
+    index('messages_undispatched_idx')
       .on(t.createdAt)
-      .where(sql`${t.direction} = 'inbound' and ${t.dispatchedAt} is null and ${t.triggersAutomation}`),
+      .where(sql`${t.dispatchedAt} is null and ${t.triggersAutomation}`),
   ],
 );
 

@@ -3,7 +3,11 @@
  * webhook's 200. Messages of one contact go in order; a message Temporal did not take
  * stays pending in Postgres and a periodic scan retries it, so stopping Temporal for a
  * while loses nothing. Duplicated signals are harmless: the contact workflow ignores ids
- * it has seen.
+ * it has seen, which also makes several dispatchers safe (a row is marked dispatched only
+ * after Temporal took its signal, so a later reader never signals a contact out of order).
+ *
+ * New ids arrive by `enqueue` (same process) or by NOTIFY from the API process (`listen`).
+ * Row loads and the dispatched marks are batched: one query per batch, not per message.
  */
 import type { Client } from '@temporalio/client';
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
@@ -16,7 +20,7 @@ import { ContactPhoneKey, TenantIdKey } from '../temporal/searchAttributes';
 import type { contactWorkflow } from '../workflows/contact';
 import type { ContactMessage, ContactPolicy, InboundSignalPayload, SendRetryPolicy } from '../workflows/types';
 import type { FunnelTriggerCache } from '../services/funnels';
-import { markDispatched } from './record';
+import { markDispatchedBatch } from './record';
 import { contactWorkflowId } from '../domain/ids';
 import { conversationFlags } from '../services/conversationSettings';
 
@@ -62,6 +66,12 @@ export class Dispatcher {
   private timer?: NodeJS.Timeout;
   private scanning?: Promise<void>;
   private stopped = false;
+  /** Ids announced but not loaded yet, and the load in progress. */
+  private wanted = new Set<string>();
+  private loading?: Promise<void>;
+  /** Ids Temporal took, to be marked in the next batch, and the mark in progress. */
+  private taken: string[] = [];
+  private marking?: Promise<void>;
 
   constructor(private readonly opts: DispatcherOptions) {}
 
@@ -80,23 +90,38 @@ export class Dispatcher {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.scanning;
+    await this.loading;
     await Promise.allSettled([...this.chains.values()]);
+    await this.flushMarks();
   }
 
-  /** Messages stored moments ago: dispatch now without waiting for the scan. */
-  async enqueue(messageIds: string[]): Promise<void> {
-    if (messageIds.length === 0 || this.stopped) return;
-    const rows = await this.loadRows(inArray(messages.id, messageIds));
-    this.schedule(rows);
+  /**
+   * Messages stored moments ago: dispatch soon without waiting for the scan. Ids announced
+   * in the same tick are loaded with one query.
+   */
+  enqueue(messageIds: string[]): void {
+    if (this.stopped) return;
+    for (const id of messageIds) if (!this.inFlight.has(id)) this.wanted.add(id);
+    this.loading ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.loadWanted())
+      .catch((err) => this.opts.log.warn({ err: (err as Error).message }, 'dispatch deferred to the scan'))
+      .finally(() => {
+        this.loading = undefined;
+        if (this.wanted.size > 0 && !this.stopped) this.enqueue([]);
+      });
+  }
+
+  private async loadWanted(): Promise<void> {
+    while (this.wanted.size > 0 && !this.stopped) {
+      const ids = [...this.wanted].slice(0, 1000);
+      for (const id of ids) this.wanted.delete(id);
+      this.schedule(await this.loadRows(inArray(messages.id, ids)));
+    }
   }
 
   /** Number of messages waiting to be dispatched (for /metrics and tests). */
   async backlog(): Promise<number> {
-    const [row] = await this.opts.db
-      .select({ n: sql<number>`count(*)::int` })
-      .from(messages)
-      .where(and(eq(messages.triggersAutomation, true), isNull(messages.dispatchedAt)));
-    return row?.n ?? 0;
+    return dispatchBacklog(this.opts.db);
   }
 
   /** One pass over pending messages, oldest first. */
@@ -108,6 +133,7 @@ export class Dispatcher {
     const fresh = rows.filter((r) => !this.inFlight.has(r.id));
     this.schedule(fresh);
     await Promise.allSettled(fresh.map((r) => this.chains.get(contactWorkflowId(r.tenantId, r.contactKey))));
+    await this.flushMarks();
     return fresh.length;
   }
 
@@ -177,6 +203,33 @@ export class Dispatcher {
     else this.active--;
   }
 
+  /** Marks are written in batches; a crash before the write only causes a harmless re-signal. */
+  private markTaken(id: string): void {
+    this.taken.push(id);
+    this.scheduleMarks();
+  }
+
+  private scheduleMarks(): void {
+    this.marking ??= new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.flushMarks())
+      .finally(() => {
+        this.marking = undefined;
+        if (this.taken.length > 0) this.scheduleMarks();
+      });
+  }
+
+  private async flushMarks(): Promise<void> {
+    while (this.taken.length > 0) {
+      const ids = this.taken.splice(0, 1000);
+      try {
+        await markDispatchedBatch(this.opts.db, ids);
+      } catch (err) {
+        // Left pending: the scan signals them again and the workflows ignore the repeats.
+        this.opts.log.warn({ err: (err as Error).message, count: ids.length }, 'marking dispatched messages failed');
+      }
+    }
+  }
+
   private async dispatchOne(row: PendingRow): Promise<void> {
     if (this.stopped) return;
     const message: ContactMessage = {
@@ -217,7 +270,7 @@ export class Dispatcher {
         ],
         staticSummary: `Contact ${row.contactKey}`,
       });
-      await markDispatched(this.opts.db, { messageId: row.id });
+      this.markTaken(row.id);
     } catch (err) {
       // Stays pending: the scan retries it.
       this.opts.log.warn({ err: (err as Error).message, messageId: row.id }, 'dispatch to Temporal failed; will retry');
@@ -225,6 +278,15 @@ export class Dispatcher {
       this.release();
     }
   }
+}
+
+/** Messages stored but not yet handed to Temporal (for /metrics and tests). */
+export async function dispatchBacklog(db: Db): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(messages)
+    .where(and(eq(messages.triggersAutomation, true), isNull(messages.dispatchedAt)));
+  return row?.n ?? 0;
 }
 
 /** Media kind (and caption) for the contact workflow: voice notes and images can become AI turns. */

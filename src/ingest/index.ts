@@ -1,23 +1,32 @@
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
-import type { Db } from '../db/client';
+import type { Db, DbHandle } from '../db/client';
 import type { Logger } from '../log';
 import { ChannelDirectory } from './channelDirectory';
 import { Dispatcher } from './dispatcher';
+import { DISPATCH_CHANNEL } from './record';
 import { createIngest, type Ingest } from './service';
 import { FunnelTriggerCache } from '../services/funnels';
 
 export interface IngestRuntime {
   ingest: Ingest;
-  dispatcher: Dispatcher;
+  /** Present when this process dispatches (mode `inline`): call start(). */
+  dispatcher?: Dispatcher;
   funnelTriggers: FunnelTriggerCache;
 }
 
-/** The webhook ingest with its dispatcher, configured from the environment. Call dispatcher.start(). */
-export function buildIngest(deps: { config: Config; db: Db; client: Client; log: Logger }): IngestRuntime {
+/**
+ * Where new messages are handed to Temporal:
+ * - `inline`: by a dispatcher in the webhook process itself (the all-in-one `dev`, tests);
+ * - `notify`: the webhook process only stores them and NOTIFYs; the worker process runs the
+ *   dispatcher (`startDispatcher`). A signalWithStart costs the caller about 2.5 ms of CPU
+ *   (gRPC, protobuf), more than the webhook itself, so this keeps the webhook answering fast.
+ */
+export type DispatchMode = 'inline' | 'notify';
+
+export function createDispatcher(deps: { config: Config; db: Db; client: Client; log: Logger; funnelTriggers: FunnelTriggerCache }): Dispatcher {
   const { config } = deps;
-  const funnelTriggers = new FunnelTriggerCache(deps.db, config.FUNNEL_TRIGGER_CACHE);
-  const dispatcher = new Dispatcher({
+  return new Dispatcher({
     db: deps.db,
     client: deps.client,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -31,8 +40,37 @@ export function buildIngest(deps: { config: Config; db: Db; client: Client; log:
       initialIntervalMs: config.FUNNEL_SEND_RETRY_INITIAL,
       maximumIntervalMs: config.FUNNEL_SEND_RETRY_MAX,
     },
-    funnelTriggers,
+    funnelTriggers: deps.funnelTriggers,
   });
-  const ingest = createIngest({ db: deps.db, directory: new ChannelDirectory(deps.db), dispatcher, log: deps.log });
+}
+
+/** The webhook ingest, configured from the environment. With `inline`, call dispatcher.start(). */
+export function buildIngest(deps: { config: Config; db: Db; client: Client; log: Logger; mode?: DispatchMode }): IngestRuntime {
+  const { config } = deps;
+  const mode = deps.mode ?? 'inline';
+  const funnelTriggers = new FunnelTriggerCache(deps.db, config.FUNNEL_TRIGGER_CACHE);
+  const dispatcher = mode === 'inline' ? createDispatcher({ ...deps, funnelTriggers }) : undefined;
+  const ingest = createIngest({ db: deps.db, directory: new ChannelDirectory(deps.db), dispatcher, notify: mode === 'notify', log: deps.log });
   return { ingest, dispatcher, funnelTriggers };
+}
+
+/**
+ * The dispatcher of a worker process: it LISTENs for the ids the API announces and scans
+ * for anything pending (missed notifications, Temporal down, a restart).
+ */
+export async function startDispatcher(deps: { config: Config; db: DbHandle; client: Client; log: Logger }): Promise<{ dispatcher: Dispatcher; stop(): Promise<void> }> {
+  const funnelTriggers = new FunnelTriggerCache(deps.db.db, deps.config.FUNNEL_TRIGGER_CACHE);
+  const dispatcher = createDispatcher({ config: deps.config, db: deps.db.db, client: deps.client, log: deps.log, funnelTriggers });
+  const unlisten = await deps.db.listen(DISPATCH_CHANNEL, (id) => {
+    if (id) dispatcher.enqueue([id]);
+  });
+  dispatcher.start();
+  void dispatcher.scan().catch((err) => deps.log.warn({ err: (err as Error).message }, 'first dispatch scan failed'));
+  return {
+    dispatcher,
+    async stop() {
+      await unlisten().catch(() => undefined);
+      await dispatcher.stop();
+    },
+  };
 }

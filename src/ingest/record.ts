@@ -65,7 +65,17 @@ const STATUS_MAP: Record<StatusEvent['status'], MessageStatus | null> = {
   failed: 'failed',
 };
 
-export async function recordWebhook(db: Db, input: IngestInput): Promise<IngestOutcome> {
+/** Channel the API's statements notify with new message ids, for a dispatcher in another process. */
+export const DISPATCH_CHANNEL = 'zapflow_dispatch';
+
+export interface RecordOptions {
+  /** NOTIFY DISPATCH_CHANNEL with each message to dispatch (the dispatcher runs elsewhere). */
+  notify?: boolean;
+}
+
+export async function recordWebhook(db: Db, input: IngestInput, opts: RecordOptions = {}): Promise<IngestOutcome> {
+  const single = singleInbound(input);
+  if (single) return recordSingleInbound(db, input, single, opts);
   return db.transaction(async (tx) => {
     const routedChannels = new Map(
       input.items.filter((i) => i.routed).map((i) => [i.routed!.channel.id, i.routed!] as const),
@@ -199,26 +209,126 @@ export async function recordWebhook(db: Db, input: IngestInput): Promise<IngestO
       .update(webhookEvents)
       .set({ status, processedAt: status === 'pending' ? null : sql`now()`, ...(error ? { error } : {}) })
       .where(eq(webhookEvents.id, eventId));
+    if (opts.notify && toDispatch.length > 0) {
+      await tx.execute(sql`select pg_notify(${DISPATCH_CHANNEL}, id::text) from unnest(${uuidArray(toDispatch)}::uuid[]) as id`);
+    }
     return { eventId, status, toDispatch, counts };
   });
 }
 
-/** Marks a message handed to its workflow; the event becomes `dispatched` with its last message. */
+/**
+ * Marks messages handed to their workflows, in one statement; an event becomes `dispatched`
+ * with its last message. The NOT EXISTS reads the snapshot before this update, so the
+ * messages marked here are excluded by id.
+ */
+export async function markDispatchedBatch(db: Db, messageIds: string[]): Promise<void> {
+  if (messageIds.length === 0) return;
+  await db.execute(sql`
+    with m as (
+      update messages set dispatched_at = now()
+      where id = any(${uuidArray(messageIds)}::uuid[]) and dispatched_at is null
+      returning webhook_event_id
+    )
+    update webhook_events e set status = 'dispatched', processed_at = now()
+    where e.id in (select webhook_event_id from m where webhook_event_id is not null)
+      and e.status = 'pending'
+      and not exists (
+        select 1 from messages x
+        where x.webhook_event_id = e.id and x.triggers_automation and x.dispatched_at is null
+          and not (x.id = any(${uuidArray(messageIds)}::uuid[]))
+      )`);
+}
+
+/** Marks one message handed to its workflow (see markDispatchedBatch). */
 export async function markDispatched(db: Db, params: { messageId: string }): Promise<void> {
-  const [row] = await db
-    .update(messages)
-    .set({ dispatchedAt: sql`now()` })
-    .where(and(eq(messages.id, params.messageId), sql`${messages.dispatchedAt} is null`))
-    .returning({ eventId: messages.webhookEventId });
-  if (!row?.eventId) return;
-  await db
-    .update(webhookEvents)
-    .set({ status: 'dispatched', processedAt: sql`now()` })
-    .where(
-      and(
-        eq(webhookEvents.id, row.eventId),
-        eq(webhookEvents.status, 'pending'),
-        sql`not exists (select 1 from ${messages} m where m.webhook_event_id = ${row.eventId} and m.triggers_automation and m.dispatched_at is null)`,
-      ),
-    );
+  await markDispatchedBatch(db, [params.messageId]);
+}
+
+interface SingleInbound {
+  routed: RoutedChannel;
+  event: MessageEvent;
+  key: string;
+}
+
+/** The common webhook: exactly one inbound message for a known channel (a contact wrote). */
+function singleInbound(input: IngestInput): SingleInbound | undefined {
+  if (input.parseError || input.items.length !== 1) return undefined;
+  const [item] = input.items;
+  if (!item?.routed || item.event.kind !== 'message' || item.event.direction !== 'inbound') return undefined;
+  if (input.requestChannel && input.requestChannel.channel.id !== item.routed.channel.id) return undefined;
+  const key = contactKey(item.event.contact);
+  return key ? { routed: item.routed, event: item.event, key } : undefined;
+}
+
+/**
+ * A uuid[] parameter as an array literal: drizzle's `sql` expands a JS array into a list of
+ * parameters, which `= any(…)` cannot take. Uuids need no quoting.
+ */
+function uuidArray(ids: string[]): string {
+  return `{${ids.join(',')}}`;
+}
+
+/** `db.execute` answers an array (postgres.js) or `{ rows }` (PGlite). */
+function rowsOf<T>(result: unknown): T[] {
+  if (Array.isArray(result)) return result as T[];
+  return ((result as { rows?: T[] }).rows ?? []) as T[];
+}
+
+/**
+ * The common webhook in one statement, so one round trip instead of a transaction of six:
+ * the event id is drawn first so the message row can point at it, the contact is upserted,
+ * the message inserted unless it is a re-delivery, and the event row written with its final
+ * status. One statement is atomic like the transaction it replaces. Statuses that arrived
+ * before this message (in practice they concern outbound messages) are applied after it.
+ */
+async function recordSingleInbound(db: Db, input: IngestInput, single: SingleInbound, opts: RecordOptions): Promise<IngestOutcome> {
+  const { routed, event: ev, key } = single;
+  const { channel, tenant } = routed;
+  const fromContact = ev.author === 'contact';
+  const triggers = dispatchable(ev, routed);
+  const at = new Date(ev.timestamp).toISOString(); // raw parameters: no Date objects
+  const result = await db.execute(sql`
+    with ids as (select nextval('webhook_events_id_seq')::bigint as event_id),
+    c as (
+      insert into contacts (tenant_id, phone, name, last_inbound_at)
+      values (${tenant.id}::uuid, ${key}::text, ${fromContact ? (ev.contact.name ?? null) : null}::text, ${fromContact ? at : null}::timestamptz)
+      on conflict (tenant_id, phone) do update set
+        name = coalesce(excluded.name, contacts.name),
+        last_inbound_at = greatest(excluded.last_inbound_at, contacts.last_inbound_at),
+        updated_at = now()
+      returning id
+    ),
+    m as (
+      insert into messages (tenant_id, channel_id, contact_id, direction, author, type, body, payload,
+        provider_message_id, status, webhook_event_id, triggers_automation, provider_timestamp)
+      select ${tenant.id}::uuid, ${channel.id}::uuid, c.id, 'inbound', ${ev.author}::text, ${ev.type}::text, ${ev.text ?? null}::text,
+        ${JSON.stringify(messagePayload(ev))}::jsonb, ${ev.providerMessageId}::text, 'received', ids.event_id, ${triggers}::boolean, ${at}::timestamptz
+      from c, ids
+      on conflict (channel_id, provider_message_id) do nothing
+      returning id
+    ),
+    ev as (
+      insert into webhook_events (id, provider, tenant_id, channel_id, channel_key, event_type, status, raw_body, processed_at)
+      select ids.event_id, ${input.provider}::text, ${tenant.id}::uuid, ${channel.id}::uuid, ${channel.externalId}::text, ${input.eventType}::text,
+        case when not exists (select 1 from m) then 'duplicate' when ${triggers}::boolean then 'pending' else 'processed' end,
+        ${input.rawBody}::text,
+        case when exists (select 1 from m) and ${triggers}::boolean then null else now() end
+      from ids
+      returning id, status
+    )
+    select ev.id::bigint as "eventId", ev.status, (select id from m) as "messageId",
+      exists (select 1 from message_status_events s
+        where s.channel_id = ${channel.id}::uuid and s.provider_message_id = ${ev.providerMessageId}::text and s.applied_at is null) as "hasPending",
+      case when ${opts.notify === true}::boolean and ev.status = 'pending' then pg_notify(${DISPATCH_CHANNEL}, (select id from m)::text) end is null as "quiet"
+    from ev`);
+  const [row] = rowsOf<{ eventId: string | number; status: WebhookEventStatus; messageId: string | null; hasPending: boolean }>(result);
+  const eventId = Number(row!.eventId);
+  const inserted = row!.messageId !== null;
+  if (inserted && row!.hasPending) await applyPendingStatuses(db, { channelId: channel.id, providerMessageId: ev.providerMessageId });
+  return {
+    eventId,
+    status: row!.status,
+    toDispatch: inserted && triggers ? [row!.messageId!] : [],
+    counts: { messages: inserted ? 1 : 0, duplicates: inserted ? 0 : 1, statuses: 0, unroutable: 0 },
+  };
 }

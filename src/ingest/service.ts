@@ -10,18 +10,21 @@ export interface Ingest {
   accept(input: IngestInput): Promise<IngestOutcome>;
 }
 
-export function createIngest(deps: { db: Db; directory: ChannelDirectory; dispatcher: Dispatcher; log: Logger }): Ingest {
+/**
+ * `dispatcher`: hand new messages to it in this process (the all-in-one `dev`, tests).
+ * `notify`: announce them with NOTIFY instead, for the dispatcher in the worker process, so
+ * the webhook process spends nothing on Temporal calls.
+ */
+export function createIngest(deps: { db: Db; directory: ChannelDirectory; dispatcher?: Dispatcher; notify?: boolean; log: Logger }): Ingest {
   return {
     directory: deps.directory,
     async accept(input) {
-      const outcome = await recordWebhook(deps.db, input);
+      const outcome = await recordWebhook(deps.db, input, { notify: deps.notify });
       deps.log.debug({ provider: input.provider, eventId: outcome.eventId, status: outcome.status, counts: outcome.counts }, 'webhook stored');
-      if (outcome.toDispatch.length > 0) {
+      if (outcome.toDispatch.length > 0 && deps.dispatcher) {
         // After the commit and off the response path: a failure here leaves the messages
         // pending, and the dispatcher's scan retries them.
-        void deps.dispatcher.enqueue(outcome.toDispatch).catch((err) =>
-          deps.log.warn({ err: (err as Error).message, eventId: outcome.eventId }, 'dispatch deferred to the scan'),
-        );
+        deps.dispatcher.enqueue(outcome.toDispatch);
       }
       return outcome;
     },

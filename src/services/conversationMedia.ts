@@ -2,10 +2,11 @@
  * Media bytes of an inbound message, for transcription or description. Where the provider
  * gives a plain URL (Evolution with S3 storage) it is fetched; Evolution's encrypted `.enc`
  * URLs go through `POST /chat/getBase64FromMediaMessage/{instance}`; Meta's media ids through
- * the Graph API (`GET /{media-id}`, then the returned URL, both with the channel's token).
+ * the Graph API (`GET /{media-id}`, then the returned URL, both with the channel's token; a
+ * URL in a Meta webhook is fetched with the token too).
  */
 import type { Db } from '../db/client';
-import { getChannelById } from '../db/queries/channels';
+import { getChannelById, type ChannelRow } from '../db/queries/channels';
 import { META_DEFAULT_BASE_URL, META_DEFAULT_GRAPH_VERSION } from '../activities/providers/meta';
 
 export interface InboundMedia {
@@ -42,12 +43,14 @@ export async function fetchInboundMedia(
 ): Promise<{ data: Buffer; mimeType: string }> {
   const { media, timeoutMs, maxBytes } = params;
   const fallbackType = media.mimeType ?? 'application/octet-stream';
+  const channel = await getChannelById(db, { channelId: params.channelId });
+  if (!channel) throw new MediaUnavailable('channel not found');
+  // Meta first: its media URLs (from the Graph API or in newer webhooks) answer only with the token.
+  if (channel.provider === 'meta') return fetchMetaMedia(channel, media, timeoutMs, maxBytes);
   if (media.url && /^https?:\/\//.test(media.url) && !/\.enc(\?|$)/.test(media.url)) {
     const got = await fetchBytes(media.url, {}, timeoutMs, maxBytes);
     return { data: got.data, mimeType: media.mimeType ?? got.mimeType ?? fallbackType };
   }
-  const channel = await getChannelById(db, { channelId: params.channelId });
-  if (!channel) throw new MediaUnavailable('channel not found');
   const base = (channel.baseUrl ?? '').replace(/\/+$/, '');
   if (channel.provider === 'evolution' && base) {
     const body = await json(
@@ -65,13 +68,25 @@ export async function fetchInboundMedia(
     if (data.length > maxBytes) throw new MediaUnavailable(`media is ${data.length} bytes, above the ${maxBytes} limit`);
     return { data, mimeType: (typeof body.mimetype === 'string' ? body.mimetype : undefined) ?? fallbackType };
   }
-  if (channel.provider === 'meta' && media.mediaId) {
+  throw new MediaUnavailable(`media of ${channel.provider} messages cannot be fetched`);
+}
+
+/**
+ * Meta: the media id gives a short-lived URL (`GET /{version}/{media-id}`); that URL, like a
+ * URL carried in the webhook itself, serves the bytes only with the channel's bearer token.
+ */
+async function fetchMetaMedia(channel: ChannelRow, media: InboundMedia, timeoutMs: number, maxBytes: number): Promise<{ data: Buffer; mimeType: string }> {
+  const auth = { authorization: `Bearer ${channel.credentials.accessToken ?? ''}` };
+  let url = media.url;
+  let mimeType = media.mimeType;
+  if (media.mediaId) {
     const graph = (channel.baseUrl ?? META_DEFAULT_BASE_URL).replace(/\/+$/, '');
-    const auth = { authorization: `Bearer ${channel.credentials.accessToken ?? ''}` };
     const info = await json(`${graph}/${META_DEFAULT_GRAPH_VERSION}/${encodeURIComponent(media.mediaId)}`, { headers: auth }, timeoutMs);
     if (typeof info.url !== 'string') throw new MediaUnavailable('Meta returned no media URL');
-    const got = await fetchBytes(info.url, { headers: auth }, timeoutMs, maxBytes);
-    return { data: got.data, mimeType: (typeof info.mime_type === 'string' ? info.mime_type : undefined) ?? got.mimeType ?? fallbackType };
+    url = info.url;
+    if (typeof info.mime_type === 'string') mimeType = info.mime_type;
   }
-  throw new MediaUnavailable(`media of ${channel.provider} messages cannot be fetched`);
+  if (!url || !/^https?:\/\//.test(url)) throw new MediaUnavailable('Meta message has neither a media id nor a media URL');
+  const got = await fetchBytes(url, { headers: auth }, timeoutMs, maxBytes);
+  return { data: got.data, mimeType: mimeType ?? got.mimeType ?? 'application/octet-stream' };
 }

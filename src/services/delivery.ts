@@ -2,25 +2,36 @@ import { Context } from '@temporalio/activity';
 import { loadConfig, type Config } from '../config';
 import type { Db } from '../db/client';
 import type { ChannelRow } from '../db/queries/channels';
-import { getContact, type ContactRow } from '../db/queries/contacts';
+import type { ContactRow } from '../db/queries/contacts';
 import {
-  beginAttempt,
   findSandboxSend,
   finishAttempt,
-  getChannelForSend,
+  hasPendingStatuses,
   isUniqueViolation,
   listStatusEvents,
   markMessageFailed,
   noteMessageError,
+  openOutboundSend,
+  pacingNextAt,
   recordSent,
   removeOwnEcho,
-  upsertOutboundMessage,
+  startSendAttempt,
   type OutboundRow,
+  type SendStart,
 } from '../db/queries/sending';
 import type { MessageStatus, Provider } from '../db/schema';
 import type { Logger } from '../log';
 import { ProviderError, type ChannelTarget, type OutboundMessage, type ProviderClient } from '../activities/providers/types';
-import { reservePacingSlot, reserveQuota, SendDeferred, sendPolicy, type QuotaReservation } from './quotas';
+import {
+  pacingDeferral,
+  pacingRequest,
+  pruneQuotaNow,
+  quotaDeferral,
+  quotaReservation,
+  quotaWindows,
+  SendDeferred,
+  sendPolicy,
+} from './quotas';
 import { applyPendingStatuses, applyStatus } from './statuses';
 
 export type ProviderRegistry = Record<Provider, ProviderClient>;
@@ -83,7 +94,7 @@ export class DeliveryRefused extends Error {
   }
 }
 
-export function channelTarget(channel: ChannelRow): ChannelTarget {
+export function channelTarget(channel: Pick<ChannelRow, 'id' | 'provider' | 'externalId' | 'baseUrl' | 'credentials'>): ChannelTarget {
   return {
     id: channel.id,
     provider: channel.provider,
@@ -153,29 +164,29 @@ export function refusalFor(
  * row; counts quota and takes a pacing slot (or defers with a retry delay); opens a
  * numbered attempt (one at a time per message) and calls the provider with the message id
  * as idempotency key; records the provider id. A retry returns the recorded provider id.
+ *
+ * A send that goes out costs four statements: openOutboundSend (channel, contact and the
+ * row), startSendAttempt (quota, pacing slot and attempt), recordSent, and the check for
+ * status reports that arrived before the row knew its provider id. Every other statement
+ * is on a path where the send waits, fails or is refused.
  */
 export async function deliver(deps: DeliveryDeps, req: DeliverRequest): Promise<DeliverResult> {
   const { db } = deps;
   const config = configOf(deps);
-  const found = await getChannelForSend(db, { channelId: req.channelId });
-  if (!found || found.channel.tenantId !== req.tenantId) {
-    throw new DeliveryRefused(`channel ${req.channelId} not found for tenant`, 'ChannelNotFound');
-  }
-  const { channel } = found;
-  const contact = await getContact(db, { tenantId: req.tenantId, phone: req.contactKey });
-
-  const row = await upsertOutboundMessage(db, {
+  const opened = await openOutboundSend(db, {
     tenantId: req.tenantId,
-    channelId: channel.id,
-    contactId: contact?.id,
-    direction: 'outbound',
-    author: 'zapflow',
+    channelId: req.channelId,
+    contactKey: req.contactKey,
     type: req.message.type,
     body: bodyOf(req.message),
-    payload: req.message as unknown as Record<string, unknown>,
+    payload: req.message,
     idempotencyKey: req.idempotencyKey,
-    status: 'queued',
   });
+  // Another tenant's channel is refused like an unknown one (and got no row).
+  if (!opened?.row || opened.channel.tenantId !== req.tenantId) {
+    throw new DeliveryRefused(`channel ${req.channelId} not found for tenant`, 'ChannelNotFound');
+  }
+  const { channel, contact, row } = opened;
   if (row.providerMessageId) {
     return { messageId: row.id, providerMessageId: row.providerMessageId, alreadySent: true };
   }
@@ -192,31 +203,45 @@ export async function deliver(deps: DeliveryDeps, req: DeliverRequest): Promise<
     throw new DeliveryRefused(refusal.message, refusal.reason);
   }
 
-  const policy = sendPolicy(config, { channel: channel.settings.sendLimits, tenant: found.tenantSettings.sendLimits });
+  const policy = sendPolicy(config, { channel: channel.settings.sendLimits, tenant: channel.tenantSettings.sendLimits });
   const sendAt = Math.max(now, req.notBefore ?? 0);
-  let quota: QuotaReservation;
+  const windows = quotaWindows(policy, { tenantId: req.tenantId, channelId: channel.id, at: sendAt });
+  const pacing = pacingRequest(policy, { channelId: channel.id, notBefore: sendAt });
+  let start: SendStart;
   try {
-    quota = await reserveQuota(db, { tenantId: req.tenantId, channelId: channel.id, at: sendAt, policy, now });
+    start = await startSendAttempt(db, {
+      messageId: row.id,
+      windows,
+      pacing,
+      leaseMs: config.PROVIDER_TIMEOUT + 5_000,
+      maxTransientFailures: config.SEND_MAX_ATTEMPTS,
+    });
   } catch (err) {
-    if (err instanceof SendDeferred) await noteWaiting(db, row.id, err);
+    // Another worker opened this very attempt a moment ago (the statement counted nothing).
+    if (isUniqueViolation(err)) throw new ProviderError('another attempt of this message is in flight', 'retryable', { code: 'in_flight' });
     throw err;
+  }
+  const quota = quotaReservation(db, windows);
+  if (start.stage === 'quota') {
+    await quota.release();
+    const deferred = quotaDeferral(windows, start.counts, now)!;
+    await noteWaiting(db, row.id, deferred);
+    throw deferred;
+  }
+  pruneQuotaNow(db, policy, now);
+  if (start.stage === 'pacing') {
+    // Counted, but the slot is too far: say until when on the row, and give the count back.
+    const nextAt = (await pacingNextAt(db, { channelId: channel.id })) ?? new Date(pacing!.start);
+    const deferred = pacingDeferral(pacing!, nextAt);
+    await noteWaiting(db, row.id, deferred);
+    await quota.release().catch((err) => deps.log.warn({ err }, 'quota release failed'));
+    throw deferred;
   }
 
   // Whether the quota stays counted: yes once sent or possibly sent; given back otherwise.
   let keepQuota = false;
   try {
-    let goAt: number;
-    try {
-      goAt = await reservePacingSlot(db, { channelId: channel.id, notBefore: sendAt, policy });
-    } catch (err) {
-      if (err instanceof SendDeferred) await noteWaiting(db, row.id, err);
-      throw err;
-    }
-    const start = await beginAttempt(db, {
-      messageId: row.id,
-      leaseMs: config.PROVIDER_TIMEOUT + 5_000,
-      maxTransientFailures: config.SEND_MAX_ATTEMPTS,
-    });
+    const goAt = start.slot ?? sendAt;
     if (start.exhausted) {
       keepQuota = start.uncertain;
       return await giveUp(db, row.id, start.transientFailures);
@@ -330,7 +355,7 @@ async function recordFailedAttempt(
  * where the provider can be asked; null when it was asked and has none; undefined when the
  * provider offers no way to ask (Evolution, Meta and LancePilot have no lookup by our key).
  */
-async function lookupEarlierSend(deps: DeliveryDeps, channel: ChannelRow, key: string): Promise<string | null | undefined> {
+async function lookupEarlierSend(deps: DeliveryDeps, channel: Pick<ChannelRow, 'provider'>, key: string): Promise<string | null | undefined> {
   if (channel.provider === 'sandbox') return (await findSandboxSend(deps.db, { idempotencyKey: key })) ?? null;
   return undefined;
 }
@@ -349,7 +374,9 @@ async function recordSentRow(
     try {
       try {
         await recordSent(db, { messageId: row.id, ...params });
-        await applyPendingStatuses(db, { channelId: row.channelId, providerMessageId: params.providerMessageId });
+        if (await hasPendingStatuses(db, { channelId: row.channelId, providerMessageId: params.providerMessageId })) {
+          await applyPendingStatuses(db, { channelId: row.channelId, providerMessageId: params.providerMessageId });
+        }
       } catch (err) {
         if (!isUniqueViolation(err)) throw err;
         // The provider's echo of this send was stored first: it is ours, take its place
@@ -389,6 +416,10 @@ async function pause(ms: number): Promise<void> {
   const ctx = activityContext();
   if (!ctx) {
     await new Promise((r) => setTimeout(r, ms));
+    return;
+  }
+  if (ctx.info.isLocal) {
+    await ctx.sleep(ms); // no heartbeats in a local activity
     return;
   }
   const until = Date.now() + ms;

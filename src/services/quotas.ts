@@ -9,10 +9,15 @@
  *
  * Pacing keeps a minimum gap (plus jitter) between two sends of one channel, so a number
  * does not burst like a bot: each send takes the channel's next slot and waits for it.
+ *
+ * This module holds the rules (which windows, which limits, how long to wait); delivery
+ * runs the counting, the pacing slot and the opening of the attempt as one statement
+ * (startSendAttempt in db/queries/sending.ts), and no pacing statement at all when pacing
+ * is off.
  */
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { decrementQuotas, incrementQuotas, pruneQuotaCounters, takePacingSlot, type QuotaSlot } from '../db/queries/sending';
+import { decrementQuotas, incrementQuotas, pruneQuotaCounters, type QuotaSlot } from '../db/queries/sending';
 import type { SendLimitsSetting } from '../db/schema';
 import { ProviderError } from '../activities/providers/types';
 
@@ -77,16 +82,64 @@ export interface QuotaReservation {
 
 const NOTHING_RESERVED: QuotaReservation = { release: async () => {} };
 
-interface Limit {
-  scope: string;
+/** One quota window a send counts in. */
+export interface QuotaWindow extends QuotaSlot {
   label: string;
-  limit: number;
   windowMs: number;
 }
 
 /**
+ * The windows one send of `channelId` counts in, for the time `at` it will go out: the
+ * tenant's day, then the channel's minute, hour and day (a fixed order, so concurrent
+ * upserts lock rows alike and never deadlock). Limits of 0 are off.
+ */
+export function quotaWindows(policy: SendPolicy, params: { tenantId: string; channelId: string; at: number }): QuotaWindow[] {
+  const limits = [
+    { scope: `tenant:${params.tenantId}:day`, label: 'tenant daily', limit: policy.tenantPerDay, windowMs: policy.windows.day },
+    { scope: `channel:${params.channelId}:minute`, label: 'channel per-minute', limit: policy.channel.perMinute, windowMs: policy.windows.minute },
+    { scope: `channel:${params.channelId}:hour`, label: 'channel hourly', limit: policy.channel.perHour, windowMs: policy.windows.hour },
+    { scope: `channel:${params.channelId}:day`, label: 'channel daily', limit: policy.channel.perDay, windowMs: policy.windows.day },
+  ].filter((l) => l.limit > 0 && l.windowMs > 0);
+  return limits.map((l) => ({ ...l, windowStart: new Date(Math.floor(params.at / l.windowMs) * l.windowMs) }));
+}
+
+/**
+ * Given the counts after one send was counted in `windows` (same order), the deferral when
+ * a window is over its limit: the send can go once every full window has rolled over.
+ * The caller gives the counts back before throwing it.
+ */
+export function quotaDeferral(windows: QuotaWindow[], counts: number[], now: number): SendDeferred | undefined {
+  const full = windows.filter((w, i) => (counts[i] ?? 0) > w.limit);
+  if (full.length === 0) return undefined;
+  const reopen = Math.max(...full.map((w) => w.windowStart.getTime() + w.windowMs));
+  const first = full[0]!;
+  return new SendDeferred(`${first.label} quota of ${first.limit} reached; reopens at ${new Date(reopen).toISOString()}`, first.scope, reopen - now);
+}
+
+/** Now and then (one send in 500), forgets windows that ended long ago (cheap, index on window_start). */
+export function pruneQuotaNow(db: Db, policy: SendPolicy, now: number): void {
+  if (Math.random() >= 0.002) return;
+  const keep = Math.max(policy.windows.day, policy.windows.hour, policy.windows.minute) * 2;
+  void pruneQuotaCounters(db, { before: new Date(now - keep) }).catch(() => {});
+}
+
+/** A counted send that gives its count back at most once. */
+export function quotaReservation(db: Db, windows: QuotaWindow[]): QuotaReservation {
+  if (windows.length === 0) return NOTHING_RESERVED;
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      await decrementQuotas(db, windows);
+    },
+  };
+}
+
+/**
  * Counts one send of `channelId` in the windows containing `at` (the time it will go out).
- * Throws SendDeferred when a window is full.
+ * Throws SendDeferred when a window is full. (Delivery counts in the statement that also
+ * opens the attempt; this is the same count on its own.)
  */
 export async function reserveQuota(
   db: Db,
@@ -94,62 +147,48 @@ export async function reserveQuota(
 ): Promise<QuotaReservation> {
   const { policy } = params;
   const now = params.now ?? Date.now();
-  // Fixed order (tenant, then channel minute/hour/day): concurrent upserts lock rows alike.
-  const limits: Limit[] = [
-    { scope: `tenant:${params.tenantId}:day`, label: 'tenant daily', limit: policy.tenantPerDay, windowMs: policy.windows.day },
-    { scope: `channel:${params.channelId}:minute`, label: 'channel per-minute', limit: policy.channel.perMinute, windowMs: policy.windows.minute },
-    { scope: `channel:${params.channelId}:hour`, label: 'channel hourly', limit: policy.channel.perHour, windowMs: policy.windows.hour },
-    { scope: `channel:${params.channelId}:day`, label: 'channel daily', limit: policy.channel.perDay, windowMs: policy.windows.day },
-  ].filter((l) => l.limit > 0 && l.windowMs > 0);
-  if (limits.length === 0) return NOTHING_RESERVED;
-
-  const slots: Array<QuotaSlot & Limit> = limits.map((l) => ({
-    ...l,
-    windowStart: new Date(Math.floor(params.at / l.windowMs) * l.windowMs),
-  }));
-  const counts = await incrementQuotas(db, slots);
-  const full = slots.filter((s, i) => counts[i]! > s.limit);
-  if (full.length > 0) {
-    await decrementQuotas(db, slots);
-    // The send can go once every full window has rolled over.
-    const reopen = Math.max(...full.map((s) => s.windowStart.getTime() + s.windowMs));
-    const first = full[0]!;
-    throw new SendDeferred(`${first.label} quota of ${first.limit} reached; reopens at ${new Date(reopen).toISOString()}`, first.scope, reopen - now);
+  const windows = quotaWindows(policy, params);
+  if (windows.length === 0) return NOTHING_RESERVED;
+  const counts = await incrementQuotas(db, windows);
+  const deferred = quotaDeferral(windows, counts, now);
+  if (deferred) {
+    await decrementQuotas(db, windows);
+    throw deferred;
   }
-  // Now and then, forget windows that ended long ago (cheap, index on window_start).
-  if (Math.random() < 0.002) {
-    const keep = Math.max(policy.windows.day, policy.windows.hour, policy.windows.minute) * 2;
-    void pruneQuotaCounters(db, { before: new Date(now - keep) }).catch(() => {});
-  }
-  let released = false;
-  return {
-    async release() {
-      if (released) return;
-      released = true;
-      await decrementQuotas(db, slots);
-    },
-  };
+  pruneQuotaNow(db, policy, now);
+  return quotaReservation(db, windows);
 }
 
-/**
- * Takes the channel's next pacing slot at or after `notBefore`; returns when it may send
- * (epoch ms). Throws SendDeferred when the slot is further than the policy's max wait.
- */
-export async function reservePacingSlot(
-  db: Db,
-  params: { channelId: string; notBefore: number; policy: SendPolicy; now?: number; random?: () => number },
-): Promise<number> {
-  const { minGapMs, jitterMs, maxWaitMs } = params.policy.pacing;
-  if (minGapMs <= 0 && jitterMs <= 0) return params.notBefore;
+/** A pacing slot to take: the channel's next free time at or after `start`, `gapMs` apart. */
+export interface PacingRequest {
+  channelId: string;
+  /** When the send could go at the earliest (epoch ms). */
+  start: number;
+  gapMs: number;
+  /** The slot may be at most this far beyond `start`; further away, the send is deferred. */
+  maxWaitMs: number;
+  /** When the request was made (epoch ms): a deferral's retry delay counts from here. */
+  now: number;
+}
+
+/** The pacing slot one send needs; undefined when pacing is off (no statement at all then). */
+export function pacingRequest(
+  policy: SendPolicy,
+  params: { channelId: string; notBefore: number; now?: number; random?: () => number },
+): PacingRequest | undefined {
+  const { minGapMs, jitterMs, maxWaitMs } = policy.pacing;
+  if (minGapMs <= 0 && jitterMs <= 0) return undefined;
   const now = params.now ?? Date.now();
-  const gapMs = minGapMs + (params.random ?? Math.random)() * jitterMs;
-  const start = Math.max(now, params.notBefore);
-  const taken = await takePacingSlot(db, { channelId: params.channelId, notBefore: new Date(start), gapMs, maxWaitMs });
-  if ('slot' in taken) return taken.slot.getTime();
-  // Come back when the slot would be within reach.
-  throw new SendDeferred(
-    `channel pacing: next slot at ${taken.nextAt.toISOString()} is more than ${maxWaitMs} ms away`,
-    `channel:${params.channelId}:pacing`,
-    taken.nextAt.getTime() - maxWaitMs / 2 - now,
+  // Whole milliseconds: the slot returned is the stored time minus this very gap.
+  const gapMs = Math.round(minGapMs + (params.random ?? Math.random)() * jitterMs);
+  return { channelId: params.channelId, start: Math.max(now, params.notBefore), gapMs, maxWaitMs, now };
+}
+
+/** A send whose pacing slot is too far away: it comes back when the slot would be within reach. */
+export function pacingDeferral(req: PacingRequest, nextAt: Date): SendDeferred {
+  return new SendDeferred(
+    `channel pacing: next slot at ${nextAt.toISOString()} is more than ${req.maxWaitMs} ms away`,
+    `channel:${req.channelId}:pacing`,
+    nextAt.getTime() - req.maxWaitMs / 2 - req.now,
   );
 }

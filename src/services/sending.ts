@@ -177,6 +177,7 @@ export async function sendMessage(
         payload: params.input.message as unknown as Record<string, unknown>,
         idempotencyKey,
         status: 'queued',
+        triggersAutomation: false, // our own send: nothing for the dispatcher
       })
       .onConflictDoNothing();
     const request: DeliverRequest = {

@@ -6,11 +6,14 @@
  * durable timer, visible in the Temporal UI with the contact and the due time.
  *
  * The contact workflow starts it (signalWithStart `inbound`) when the contact writes and
- * resets it with every later message; it also says `outbound` after its AI replies. Other
- * senders (funnel steps, the API) need no hook: when the timer fires, the workflow reads the
- * contact's last outbound time from the database (every send records it) and, if zapflow
- * wrote since, re-arms for that time plus the quiet period. A funnel still running is left
- * alone: its own steps are its follow-ups.
+ * resets it with every later message; it also says `outbound` after its AI replies. API
+ * sends, schedules and funnel steps say `outbound` from their delivery activity when the
+ * tenant has follow-ups on, so a contact who never wrote (outreach) is followed up too.
+ * The times themselves come from the database (every send records its own): when the timer
+ * fires and zapflow wrote since, it re-arms for that time plus the quiet period. A funnel
+ * still running is left alone: its own steps are its follow-ups. On Meta, a follow-up due
+ * after the contact's 24-hour window closes would have to be a template: the workflow ends
+ * there and says so, without asking the AI.
  */
 import {
   ActivityFailure,
@@ -125,7 +128,7 @@ export async function followUpWorkflow(input: FollowUpInput): Promise<FollowUpSt
       await continueAsNew<typeof followUpWorkflow>({ ...input, channelId, state });
     }
     changed = false;
-    const ctx = await local.followUpContext({ tenantId: input.tenantId, contactKey: input.contactKey });
+    const ctx = await local.followUpContext({ tenantId: input.tenantId, contactKey: input.contactKey, channelId });
     if (stopReason) return finish(stopReason);
     if (ctx.blocked !== undefined) return finish(ctx.blocked);
     const { policy } = ctx;
@@ -150,6 +153,14 @@ export async function followUpWorkflow(input: FollowUpInput): Promise<FollowUpSt
       }
     }
     due = nextAllowedTime(Math.max(due, now), policy.windows, policy.timezone, policy.days);
+    // No patched() needed: histories from before this check carry no freeTextUntil and take the old path.
+    if (!provisional && ctx.freeTextUntil !== undefined && due > ctx.freeTextUntil) {
+      return finish(
+        ctx.freeTextUntil === 0
+          ? 'Meta 24-hour window: the contact never wrote to this number, so only a template may go out'
+          : `Meta 24-hour window: it closes at ${new Date(ctx.freeTextUntil).toISOString()}, before the follow-up is due (${new Date(due).toISOString()}); only a template may go out then`,
+      );
+    }
     state.dueAt = due;
     state.status = 'waiting';
     setStatus('waiting');

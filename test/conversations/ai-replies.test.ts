@@ -143,11 +143,9 @@ describe('AI replies', () => {
 
   it('transcribes a voice note (Whisper) and answers it as text', async () => {
     const phone = nextPhone();
-    f.evolution.server.route('POST', '/chat/getBase64FromMediaMessage/:instance', () => ({
-      status: 201,
-      body: { mediaType: 'audioMessage', mimetype: 'audio/ogg; codecs=opus', base64: Buffer.from('OggS fake opus bytes').toString('base64') },
-    }));
-    const body = evolutionText({ instance: 'loja-centro', phone, text: '', id: uniqueId() });
+    const id = uniqueId();
+    f.evolution.media.set(id, { mediaType: 'audioMessage', mimetype: 'audio/ogg; codecs=opus', data: Buffer.from('OggS fake opus bytes') });
+    const body = evolutionText({ instance: 'loja-centro', phone, text: '', id });
     body.data.message = { audioMessage: { url: 'https://mmg.whatsapp.net/v/t62.7117-24/x.enc', mimetype: 'audio/ogg; codecs=opus', seconds: 4, ptt: true } } as never;
     body.data.messageType = 'audioMessage';
     openai.transcript = 'Queria saber se vocês entregam em Curitiba';
@@ -156,6 +154,7 @@ describe('AI replies', () => {
     await eventually(async () => f.sentTo(phone).length >= 1, 15_000, 'answer to the voice note');
     expect(openai.transcriptions.length).toBe(before + 1);
     expect(openai.transcriptions[before]!.rawBody).toContain('whisper-1');
+    expect(openai.transcriptions[before]!.rawBody).toContain('OggS fake opus bytes'); // the bytes Evolution served
     expect(openai.chatsMentioning('[áudio] Queria saber se vocês entregam em Curitiba')).toHaveLength(1);
     const [row] = await f.stack.db.db.select().from(messages).where(eq(messages.providerMessageId, body.data.key.id));
     expect(row!.aiText).toBe('Queria saber se vocês entregam em Curitiba');

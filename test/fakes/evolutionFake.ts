@@ -3,8 +3,9 @@
  *
  * Routes: POST /message/{sendText,sendMedia,sendButtons,sendList}/:instance,
  * POST /chat/sendPresence/:instance, GET /instance/connectionState/:instance,
- * POST /chat/whatsappNumbers/:instance. Guards run like the real server: unknown instance
- * → 404 first, then a wrong `apikey` → 401.
+ * POST /chat/whatsappNumbers/:instance, POST /chat/getBase64FromMediaMessage/:instance
+ * (the decrypted bytes of an inbound media message, from `media`). Guards run like the
+ * real server: unknown instance → 404 first, then a wrong `apikey` → 401.
  */
 import { randomBytes } from 'node:crypto';
 import { FakeServer, headerValue, type FakeResponse, type RecordedRequest, type RequestMatcher } from './fakeServer';
@@ -30,6 +31,15 @@ export interface EvolutionPresence {
   presence: string;
   delay: number;
   receivedAt: number;
+}
+
+/** An inbound media message's decrypted file, as getBase64FromMediaMessage serves it. */
+export interface EvolutionMedia {
+  mimetype: string;
+  data: Buffer;
+  /** Evolution's `mediaType`: `imageMessage`, `audioMessage`… */
+  mediaType: string;
+  caption?: string;
 }
 
 export interface EvolutionFakeOptions {
@@ -64,6 +74,8 @@ export class EvolutionFake {
   readonly presences: EvolutionPresence[] = [];
   readonly notOnWhatsApp: Set<string>;
   readonly states = new Map<string, string>();
+  /** Media of inbound messages by message id (`key.id`), for getBase64FromMediaMessage. */
+  readonly media = new Map<string, EvolutionMedia>();
   apiKey: string;
   readonly instanceTokens: Record<string, string>;
   presenceBlocks: boolean;
@@ -87,6 +99,7 @@ export class EvolutionFake {
       },
     );
     this.server.route('POST', '/chat/whatsappNumbers/:instance', (req, p) => this.guard(req, p.instance) ?? this.handleNumbers(req));
+    this.server.route('POST', '/chat/getBase64FromMediaMessage/:instance', (req, p) => this.guard(req, p.instance) ?? this.handleMedia(req));
   }
 
   async start(): Promise<string> {
@@ -188,6 +201,27 @@ export class EvolutionFake {
     const delay = typeof body.delay === 'number' ? body.delay : 0;
     this.presences.push({ instance, number: body.number, presence: body.presence, delay, receivedAt: req.receivedAt });
     return { status: 201, body: { presence: body.presence }, delayMs: this.presenceBlocks ? delay : 0 };
+  }
+
+  /** Body `{message: {key: {id}}, convertToMp4}`; answers the file as base64 with its mimetype. */
+  private handleMedia(req: RecordedRequest): FakeResponse {
+    const body = isObject(req.body) ? (req.body as { message?: { key?: { id?: unknown } } }) : {};
+    const id = body.message?.key?.id;
+    if (typeof id !== 'string' || id === '') return badRequest(['instance requires property "message"']);
+    const file = this.media.get(id);
+    if (!file) return badRequest([`Message not found: ${id}`]);
+    return {
+      status: 201,
+      body: {
+        mediaType: file.mediaType,
+        fileName: `${id}.${file.mimetype.split('/')[1]?.split(';')[0] ?? 'bin'}`,
+        caption: file.caption,
+        size: { fileLength: String(file.data.length) },
+        mimetype: file.mimetype,
+        base64: file.data.toString('base64'),
+        buffer: null,
+      },
+    };
   }
 
   private handleNumbers(req: RecordedRequest): FakeResponse {

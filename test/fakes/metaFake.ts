@@ -4,8 +4,12 @@
  * Routes: POST /:version/:phoneNumberId/messages and GET /:version/:phoneNumberId.
  * Bad bearer token → 401 OAuthException 190; unknown phone number id → 400 code 100;
  * `failNextWithCode` scripts any Meta error code on the next sends.
+ *
+ * Media of inbound messages (`addMedia`): GET /:version/:mediaId answers
+ * `{messaging_product, url, mime_type, sha256, file_size, id}`, and the `url` (shaped like
+ * Meta's lookaside URL, on this server) serves the bytes, both only with the bearer token.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { FakeServer, bearerToken, headerValue, type FakeResponse, type RecordedRequest, type RequestMatcher } from './fakeServer';
 
 export interface MetaSent {
@@ -19,6 +23,11 @@ export interface MetaSent {
   providerMessageId: string;
   receivedAt: number;
   idempotencyKey?: string;
+}
+
+export interface MetaMedia {
+  mimeType: string;
+  data: Buffer;
 }
 
 export interface MetaFakeOptions {
@@ -87,6 +96,8 @@ export class MetaFake {
   readonly sent: MetaSent[] = [];
   readonly closedWindows: Set<string>;
   readonly phoneNumberIds: Set<string>;
+  /** Media of inbound messages by media id. */
+  readonly media = new Map<string, MetaMedia>();
   accessToken: string;
   /** What GET /:id answers for status / quality_rating. */
   phoneStatus = { status: 'CONNECTED', quality_rating: 'GREEN' };
@@ -101,7 +112,18 @@ export class MetaFake {
     this.server.route('POST', '/:version/:phoneNumberId/messages', (req, p) =>
       this.guard(req, p.phoneNumberId!) ?? this.handleSend(req, p.version!, p.phoneNumberId!),
     );
-    this.server.route('GET', '/:version/:phoneNumberId', (req, p) => this.guard(req, p.phoneNumberId!) ?? this.handleGet(req, p.phoneNumberId!));
+    // Before the Graph GET below, whose pattern would match this path too.
+    this.server.route('GET', '/whatsapp_business/attachments', (req) => this.authorise(req) ?? this.handleDownload(req));
+    this.server.route('GET', '/:version/:phoneNumberId', (req, p) => {
+      const id = p.phoneNumberId!;
+      if (this.media.has(id)) return this.authorise(req) ?? this.handleMediaInfo(id);
+      return this.guard(req, id) ?? this.handleGet(req, id);
+    });
+  }
+
+  /** Registers the file behind an inbound message's media id. */
+  addMedia(mediaId: string, mimeType: string, data: Buffer): void {
+    this.media.set(mediaId, { mimeType, data });
   }
 
   async start(): Promise<string> {
@@ -152,8 +174,13 @@ export class MetaFake {
     );
   }
 
+  private authorise(req: RecordedRequest): FakeResponse | undefined {
+    return bearerToken(req) === this.accessToken ? undefined : { status: 401, body: metaErrorBody(190) };
+  }
+
   private guard(req: RecordedRequest, phoneNumberId: string): FakeResponse | undefined {
-    if (bearerToken(req) !== this.accessToken) return { status: 401, body: metaErrorBody(190) };
+    const denied = this.authorise(req);
+    if (denied) return denied;
     if (!this.phoneNumberIds.has(phoneNumberId)) {
       return {
         status: 400,
@@ -217,6 +244,23 @@ export class MetaFake {
     }
     body.id = id;
     return { status: 200, body };
+  }
+
+  private handleMediaInfo(id: string): FakeResponse {
+    const file = this.media.get(id)!;
+    const hash = createHash('sha256').update(file.data).digest('base64');
+    const url = `${this.url}/whatsapp_business/attachments/?mid=${id}&ext=${Math.floor(Date.now() / 1000)}&hash=${encodeURIComponent(hash.slice(0, 16))}`;
+    return {
+      status: 200,
+      body: { messaging_product: 'whatsapp', url, mime_type: file.mimeType, sha256: hash, file_size: String(file.data.length), id },
+    };
+  }
+
+  /** The lookaside URL: the file's bytes (unknown or removed media: 404, as Meta answers). */
+  private handleDownload(req: RecordedRequest): FakeResponse {
+    const file = this.media.get(req.query.mid ?? '');
+    if (!file) return { status: 404, body: 'Not Found', headers: { 'content-type': 'text/plain' } };
+    return { status: 200, body: file.data, headers: { 'content-type': file.mimeType } };
   }
 
   private newWamid(waId: string): string {

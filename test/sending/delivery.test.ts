@@ -1,10 +1,12 @@
 import { and, eq, like } from 'drizzle-orm';
-import { contacts, messageAttempts, sandboxOutbox, sendQuotaCounters } from '../../src/db/schema';
+import type { Config } from '../../src/config';
+import { contacts, messageAttempts, messages, messageStatusEvents, sandboxOutbox, sendPacing, sendQuotaCounters } from '../../src/db/schema';
 import { upsertContact } from '../../src/db/queries/contacts';
 import { ProviderError } from '../../src/activities/providers/types';
 import { addChannel } from '../../src/services/channels';
 import { deliver, type ProviderRegistry } from '../../src/services/delivery';
 import { reserveQuota, sendPolicy } from '../../src/services/quotas';
+import { recordStatus } from '../../src/services/statuses';
 import { testLog, testProviders } from '../support/harness';
 import { eventually } from '../support/stack';
 import { EVO_INSTANCE, META_PHONE_ID, messageRow, sentTo, startSendingWorld, type SendingWorld } from './support';
@@ -143,6 +145,165 @@ describe('delivery', () => {
     expect(refused[0]!.reason.details.retryAfterMs).toBeGreaterThan(0);
     const [counter] = await world.stack.db.db.select().from(sendQuotaCounters).where(like(sendQuotaCounters.scope, `channel:${channelId}:minute`));
     expect(counter!.count).toBe(7);
+  });
+
+  // deliver() called directly, on sandbox channels of their own: what each gate of a send
+  // leaves behind (rows, attempts, counters, pacing), beyond what the API tests can see.
+  describe('gates of one send', () => {
+    let n = 0;
+    const phone = () => `55119777${String(++n).padStart(5, '0')}`;
+    const text = { type: 'text' as const, text: 'oi' };
+
+    async function sandboxChannel() {
+      return addChannel(world.stack.db.db, { tenantId: world.tenant.tenant.id, provider: 'sandbox', externalId: `sandbox-gates-${++n}` });
+    }
+    /** Delivery deps with these settings over the world's, and the sandbox's send wrapped by `wrap`. */
+    function depsWith(env: Partial<Config>, wrap?: (real: ProviderRegistry['sandbox']['send']) => ProviderRegistry['sandbox']['send']) {
+      const real = testProviders(world.stack.db);
+      const send = wrap ? wrap(real.sandbox.send.bind(real.sandbox)) : real.sandbox.send;
+      const providers: ProviderRegistry = { ...real, sandbox: { ...real.sandbox, send } };
+      return { db: world.stack.db.db, providers, log: testLog, config: { ...world.stack.config, ...env } };
+    }
+    const counterOf = async (scope: string) =>
+      (await world.stack.db.db.select().from(sendQuotaCounters).where(eq(sendQuotaCounters.scope, scope)))[0]?.count ?? 0;
+    const rowByKey = async (key: string) => (await world.stack.db.db.select().from(messages).where(eq(messages.idempotencyKey, key)))[0];
+
+    it('paces the sends of one channel: each takes the next slot, the minimum gap apart', async () => {
+      const channel = await sandboxChannel();
+      const calls: number[] = [];
+      const deps = depsWith({ SEND_PACING_MIN_GAP: 500, SEND_PACING_JITTER: 0 }, (send) => async (...args) => {
+        calls.push(Date.now());
+        return send(...args);
+      });
+      const results = await Promise.all(
+        [0, 1, 2].map((i) =>
+          deliver(deps, { tenantId: world.tenant.tenant.id, channelId: channel.id, contactKey: phone(), message: text, idempotencyKey: `test:pacing-${n}-${i}` }),
+        ),
+      );
+      expect(results.every((r) => !r.alreadySent)).toBe(true);
+      calls.sort((a, b) => a - b);
+      // 500 ms apart, give or take the time each took to reach the database.
+      expect(calls[1]! - calls[0]!).toBeGreaterThanOrEqual(350);
+      expect(calls[2]! - calls[1]!).toBeGreaterThanOrEqual(350);
+      // Three slots taken: the channel's next free time is 1.5 s after the first.
+      const [pace] = await world.stack.db.db.select().from(sendPacing).where(eq(sendPacing.channelId, channel.id));
+      expect(pace!.nextAt.getTime() - calls[0]!).toBeGreaterThan(1_000);
+    });
+
+    it('defers a send whose pacing slot is beyond the max wait: waiting on the row, no attempt, quota given back', async () => {
+      const channel = await sandboxChannel();
+      const deps = depsWith({ SEND_PACING_MIN_GAP: 3_000, SEND_PACING_JITTER: 0, SEND_PACING_MAX_WAIT: 1_000, SEND_CHANNEL_PER_MINUTE: 100 });
+      const req = (i: number) => ({ tenantId: world.tenant.tenant.id, channelId: channel.id, contactKey: phone(), message: text, idempotencyKey: `test:pace-defer-${n}-${i}` });
+      await deliver(deps, req(1));
+      const err = await deliver(deps, req(2)).catch((e) => e);
+      expect(err).toMatchObject({ name: 'SendDeferred', kind: 'rate_limited', details: { code: `channel:${channel.id}:pacing` } });
+      // The slot is 3 s after the first send; it comes back when that is within 1 s / 2 of reach.
+      expect(err.details.retryAfterMs).toBeGreaterThan(1_000);
+      expect(err.details.retryAfterMs).toBeLessThanOrEqual(2_500);
+      const row = await rowByKey(`test:pace-defer-${n}-2`);
+      expect(row).toMatchObject({ status: 'queued', error: expect.objectContaining({ reason: 'RateLimited', scope: `channel:${channel.id}:pacing` }) });
+      expect(await attemptsOf(world, row!.id)).toHaveLength(0);
+      expect(await counterOf(`channel:${channel.id}:minute`)).toBe(1);
+    });
+
+    it('defers a send over quota: waiting on the row, no attempt, no pacing slot, every window given back', async () => {
+      const channel = await sandboxChannel();
+      const deps = depsWith({ SEND_CHANNEL_PER_HOUR: 1, SEND_QUOTA_HOUR_WINDOW: 30 * 86_400_000, SEND_PACING_MIN_GAP: 200, SEND_PACING_JITTER: 0 });
+      const req = (i: number) => ({ tenantId: world.tenant.tenant.id, channelId: channel.id, contactKey: phone(), message: text, idempotencyKey: `test:quota-defer-${n}-${i}` });
+      await deliver(deps, req(1));
+      const [paceBefore] = await world.stack.db.db.select().from(sendPacing).where(eq(sendPacing.channelId, channel.id));
+      const err = await deliver(deps, req(2)).catch((e) => e);
+      expect(err).toMatchObject({ name: 'SendDeferred', kind: 'rate_limited', details: { code: `channel:${channel.id}:hour` } });
+      const row = await rowByKey(`test:quota-defer-${n}-2`);
+      expect(row).toMatchObject({ status: 'queued', error: expect.objectContaining({ reason: 'RateLimited', scope: `channel:${channel.id}:hour` }) });
+      expect(await attemptsOf(world, row!.id)).toHaveLength(0);
+      expect(await counterOf(`channel:${channel.id}:hour`)).toBe(1);
+      expect(await counterOf(`channel:${channel.id}:day`)).toBe(1);
+      const [paceAfter] = await world.stack.db.db.select().from(sendPacing).where(eq(sendPacing.channelId, channel.id));
+      expect(paceAfter!.nextAt).toEqual(paceBefore!.nextAt);
+    });
+
+    it('lets one of two concurrent deliveries of a key call the provider; the other is told it is in flight and counts nothing', async () => {
+      const channel = await sandboxChannel();
+      let calls = 0;
+      const deps = depsWith({ SEND_CHANNEL_PER_MINUTE: 100 }, (send) => async (...args) => {
+        calls++;
+        await new Promise((r) => setTimeout(r, 400));
+        return send(...args);
+      });
+      const req = { tenantId: world.tenant.tenant.id, channelId: channel.id, contactKey: phone(), message: text, idempotencyKey: `test:race-${n}` };
+      const [a, b] = await Promise.allSettled([deliver(deps, req), deliver(deps, req)]);
+      expect(calls).toBe(1);
+      const rejected = [a, b].filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+      expect(rejected).toHaveLength(1);
+      expect(rejected[0]!.reason).toMatchObject({ kind: 'retryable', details: { code: 'in_flight' } });
+      const row = await rowByKey(req.idempotencyKey);
+      expect((await attemptsOf(world, row!.id)).map((x) => x.outcome)).toEqual(['sent']);
+      expect(await counterOf(`channel:${channel.id}:minute`)).toBe(1);
+    });
+
+    it('closes an attempt whose worker was lost as uncertain, checks with the provider, then sends', async () => {
+      const channel = await sandboxChannel();
+      const req = { tenantId: world.tenant.tenant.id, channelId: channel.id, contactKey: phone(), message: text, idempotencyKey: `test:lost-${n}` };
+      const failing = depsWith({}, () => async () => {
+        throw new ProviderError('sandbox: 503', 'retryable', { status: 503 });
+      });
+      await expect(deliver(failing, req)).rejects.toMatchObject({ kind: 'retryable' });
+      const row = await rowByKey(req.idempotencyKey);
+      // Attempt 2 started an hour ago and never finished: its worker died mid-call.
+      await world.stack.db.db.insert(messageAttempts).values({ messageId: row!.id, attempt: 2, startedAt: new Date(Date.now() - 3_600_000) });
+      const result = await deliver(depsWith({}), req);
+      expect(result).toMatchObject({ alreadySent: false, attempts: 3, duplicateRisk: false });
+      const attempts = await attemptsOf(world, row!.id);
+      expect(attempts.map((x) => x.outcome)).toEqual(['retry', 'uncertain', 'sent']);
+      expect(attempts[1]!.error).toMatchObject({ reason: 'WorkerLost' });
+    });
+
+    it('applies status reports that arrived before the send was recorded', async () => {
+      const channel = await sandboxChannel();
+      const deps = depsWith({}, (send) => async (...args) => {
+        const result = await send(...args);
+        // The provider reports delivery before its answer to the send comes back.
+        await recordStatus(world.stack.db.db, { channelId: channel.id, providerMessageId: result.providerMessageId, status: 'delivered', occurredAt: new Date() });
+        return result;
+      });
+      const result = await deliver(deps, { tenantId: world.tenant.tenant.id, channelId: channel.id, contactKey: phone(), message: text, idempotencyKey: `test:early-status-${n}` });
+      const row = await rowByKey(`test:early-status-${n}`);
+      expect(row).toMatchObject({ status: 'delivered', providerMessageId: result.providerMessageId, deliveredAt: expect.any(Date) });
+      const events = await world.stack.db.db.select().from(messageStatusEvents).where(eq(messageStatusEvents.providerMessageId, result.providerMessageId));
+      expect(events.map((e) => e.appliedAt)).toEqual([expect.any(Date)]);
+    });
+
+    it("takes the place of the provider's echo of the send when the echo was stored first, with its statuses", async () => {
+      const channel = await sandboxChannel();
+      const deps = depsWith({}, (send) => async (...args) => {
+        const result = await send(...args);
+        // The echo of this send (and a read report for it) filed before the send was recorded.
+        await world.stack.db.db.insert(messages).values({
+          tenantId: world.tenant.tenant.id,
+          channelId: channel.id,
+          direction: 'outbound',
+          author: 'api',
+          type: 'text',
+          body: 'oi',
+          providerMessageId: result.providerMessageId,
+          status: 'sent',
+          triggersAutomation: false,
+        });
+        await recordStatus(world.stack.db.db, { channelId: channel.id, providerMessageId: result.providerMessageId, status: 'read', occurredAt: new Date() });
+        return result;
+      });
+      const result = await deliver(deps, { tenantId: world.tenant.tenant.id, channelId: channel.id, contactKey: phone(), message: text, idempotencyKey: `test:echo-${n}` });
+      const rows = await world.stack.db.db.select().from(messages).where(eq(messages.providerMessageId, result.providerMessageId));
+      expect(rows).toEqual([expect.objectContaining({ idempotencyKey: `test:echo-${n}`, status: 'read', author: 'zapflow' })]);
+    });
+
+    it("refuses another tenant's channel like an unknown one, and writes nothing", async () => {
+      const req = { tenantId: world.tenant.tenant.id, channelId: world.other.channel.id, contactKey: phone(), message: text, idempotencyKey: `test:foreign-${n}` };
+      await expect(deliver(depsWith({}), req)).rejects.toMatchObject({ name: 'DeliveryRefused', reason: 'ChannelNotFound' });
+      await expect(deliver(depsWith({}), { ...req, channelId: '00000000-0000-4000-8000-00000000dead' })).rejects.toMatchObject({ reason: 'ChannelNotFound' });
+      expect(await rowByKey(req.idempotencyKey)).toBeUndefined();
+    });
   });
 });
 

@@ -50,3 +50,30 @@ export function evolutionText(opts: { instance: string; phone: string; text: str
     apikey: opts.apikey ?? null,
   };
 }
+
+/**
+ * A Meta Cloud API webhook with one inbound message in its real envelope (providers.md
+ * §2.3, §2.4), timestamped now. `message` is the type-specific part, e.g.
+ * `{ type: 'audio', audio: { id, mime_type, voice: true } }`.
+ */
+export function metaInbound(opts: { phoneNumberId: string; from: string; message: Record<string, unknown>; id?: string; name?: string }) {
+  return {
+    object: 'whatsapp_business_account',
+    entry: [
+      {
+        id: '700000000000001',
+        changes: [
+          {
+            field: 'messages',
+            value: {
+              messaging_product: 'whatsapp',
+              metadata: { display_phone_number: '5511999990000', phone_number_id: opts.phoneNumberId },
+              contacts: [{ profile: { name: opts.name ?? 'Ana Souza' }, wa_id: opts.from }],
+              messages: [{ from: opts.from, id: opts.id ?? `wamid.${uniqueId('HBgN')}=`, timestamp: String(Math.floor(Date.now() / 1000)), ...opts.message }],
+            },
+          },
+        ],
+      },
+    ],
+  };
+}

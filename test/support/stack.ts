@@ -7,7 +7,8 @@ import { createApp } from '../../src/api/app';
 import { buildRouters } from '../../src/api/routes';
 import type { ApiServer } from '../../src/api/server';
 import type { Config } from '../../src/config';
-import { buildIngest, type IngestRuntime } from '../../src/ingest';
+import { buildIngest, startDispatcher, type IngestRuntime } from '../../src/ingest';
+import type { Dispatcher } from '../../src/ingest/dispatcher';
 import { registerStateGauges } from '../../src/metrics';
 import { countRunsByStatus } from '../../src/db/queries/funnels';
 import { addChannel, type AddChannelInput } from '../../src/services/channels';
@@ -40,6 +41,12 @@ export async function startStack(
     temporalAddress?: string;
     /** false: start no worker now (call stack.startWorker() later). */
     worker?: boolean;
+    /**
+     * `inline` (default): the API process dispatches. `worker`: as `zapflow api` + `zapflow
+     * worker` with DISPATCHER=worker: the API only stores and NOTIFYs, and a dispatcher of its
+     * own (as the worker process runs it) listens.
+     */
+    dispatch?: 'inline' | 'worker';
   } = {},
 ): Promise<Stack> {
   const address = opts.temporalAddress ?? temporalAddress();
@@ -49,9 +56,16 @@ export async function startStack(
   const launch = () =>
     startTestWorker({ db, address, client, config, taskQueue: config.TEMPORAL_TASK_QUEUE, providers: opts.providers?.(db) ?? testProviders(db) });
   let worker = opts.worker === false ? undefined : await launch();
-  const ingestRuntime = buildIngest({ config, db: db.db, client, log: testLog });
-  ingestRuntime.dispatcher.start();
-  registerStateGauges({ dispatchBacklog: () => ingestRuntime.dispatcher.backlog(), funnelRunsByStatus: () => countRunsByStatus(db.db) });
+  const ingestRuntime = buildIngest({ config, db: db.db, client, log: testLog, mode: opts.dispatch === 'worker' ? 'notify' : 'inline' });
+  let dispatcher: Pick<Dispatcher, 'backlog' | 'stop'>;
+  if (ingestRuntime.dispatcher) {
+    ingestRuntime.dispatcher.start();
+    dispatcher = ingestRuntime.dispatcher;
+  } else {
+    const running = await startDispatcher({ config, db, client, log: testLog });
+    dispatcher = { backlog: () => running.dispatcher.backlog(), stop: () => running.stop() };
+  }
+  registerStateGauges({ dispatchBacklog: () => dispatcher.backlog(), funnelRunsByStatus: () => countRunsByStatus(db.db) });
   const pinger = createTemporalPinger(config.TEMPORAL_ADDRESS!);
   const app = createApp({
     config,
@@ -79,7 +93,7 @@ export async function startStack(
     url: server.url,
     async close() {
       await server.close(1000);
-      await ingestRuntime.dispatcher.stop();
+      await dispatcher.stop();
       await worker?.shutdown();
       await pinger.close();
       await connection.close();

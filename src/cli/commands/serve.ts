@@ -17,7 +17,8 @@ import { addChannel } from '../../services/channels';
 import { createTenant } from '../../services/tenants';
 import { startWorker, type RunningWorker } from '../../worker';
 import { createTemporalPinger } from '../../temporal/connect';
-import { buildIngest } from '../../ingest';
+import { buildIngest, startDispatcher, type DispatchMode } from '../../ingest';
+import { dispatchBacklog } from '../../ingest/dispatcher';
 import { conversationHealthInfo } from '../../services/ai';
 import { registerStateGauges } from '../../metrics';
 import { countRunsByStatus } from '../../db/queries/funnels';
@@ -60,14 +61,23 @@ function installTemporalRuntime(log: Logger): void {
   });
 }
 
-async function startApi(config: Config, db: DbHandle, temporal: TemporalRuntime, log: Logger, stoppers: Stopper[]): Promise<ApiServer> {
+async function startApi(
+  config: Config,
+  db: DbHandle,
+  temporal: TemporalRuntime,
+  log: Logger,
+  stoppers: Stopper[],
+  mode: DispatchMode,
+): Promise<ApiServer> {
   const apiLog = log.child({ component: 'api' });
   const pinger = createTemporalPinger(temporal.address);
   stoppers.push(() => pinger.close());
-  const { ingest, dispatcher, funnelTriggers } = buildIngest({ config, db: db.db, client: temporal.client, log: apiLog });
-  dispatcher.start();
-  stoppers.push(() => dispatcher.stop());
-  registerStateGauges({ dispatchBacklog: () => dispatcher.backlog(), funnelRunsByStatus: () => countRunsByStatus(db.db) });
+  const { ingest, dispatcher, funnelTriggers } = buildIngest({ config, db: db.db, client: temporal.client, log: apiLog, mode });
+  if (dispatcher) {
+    dispatcher.start();
+    stoppers.push(() => dispatcher.stop());
+  }
+  registerStateGauges({ dispatchBacklog: () => dispatchBacklog(db.db), funnelRunsByStatus: () => countRunsByStatus(db.db) });
   const app = createApp({
     config,
     db: db.db,
@@ -127,7 +137,7 @@ export async function runDev(config: Config, log: Logger): Promise<void> {
   const demo = await ensureDemoTenant(config, db);
   const worker = await launchWorker(config, db, temporal, log);
   stoppers.push(() => worker.shutdown());
-  const api = await startApi(config, db, temporal, log, stoppers);
+  const api = await startApi(config, db, temporal, log, stoppers, 'inline');
   stoppers.push(() => api.close());
 
   const lines = [
@@ -162,9 +172,9 @@ export async function runApi(config: Config, log: Logger): Promise<void> {
   stoppers.push(() => db.close());
   const temporal = await startTemporal(config, log, { spawn: false });
   stoppers.push(() => temporal.connection.close());
-  const api = await startApi(config, db, temporal, log, stoppers);
+  const api = await startApi(config, db, temporal, log, stoppers, config.DISPATCHER === 'api' ? 'inline' : 'notify');
   stoppers.push(() => api.close());
-  log.info({ url: api.url }, 'API listening');
+  log.info({ url: api.url, dispatcher: config.DISPATCHER }, 'API listening');
 }
 
 export async function runWorkerProcess(config: Config, log: Logger): Promise<void> {
@@ -178,5 +188,10 @@ export async function runWorkerProcess(config: Config, log: Logger): Promise<voi
   stoppers.push(() => temporal.connection.close());
   const worker = await launchWorker(config, db, temporal, log);
   stoppers.push(() => worker.shutdown());
-  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE }, 'worker running');
+  if (config.DISPATCHER === 'worker') {
+    // Stopped before the worker (stoppers run last-in first): no signal goes out to a worker shutting down.
+    const dispatch = await startDispatcher({ config, db, client: temporal.client, log: log.child({ component: 'worker' }) });
+    stoppers.push(() => dispatch.stop());
+  }
+  log.info({ taskQueue: config.TEMPORAL_TASK_QUEUE, dispatcher: config.DISPATCHER === 'worker' }, 'worker running');
 }

@@ -4,6 +4,7 @@
  */
 import { and, asc, eq, inArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
+import { queryPrepared } from '../prepared';
 import {
   apiIdempotencyKeys,
   channels,
@@ -19,12 +20,6 @@ import {
   type AttemptOutcome,
   type ScheduleStatus,
 } from '../schema';
-
-/** `db.execute` answers an array (postgres.js) or `{ rows }` (PGlite). */
-function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result)) return result as T[];
-  return ((result as { rows?: T[] }).rows ?? []) as T[];
-}
 
 /** Postgres unique_violation, whichever driver raised it (postgres.js puts it on the error, drizzle on its cause). */
 export function isUniqueViolation(err: unknown): boolean {
@@ -45,24 +40,101 @@ export interface OutboundRow {
   error: Record<string, unknown> | null;
 }
 
-/**
- * The outbound row for an idempotency key: inserted the first time, returned as stored on
- * every later call (one round trip: the no-op update makes RETURNING yield the existing row).
- */
-export async function upsertOutboundMessage(db: Db, values: typeof messages.$inferInsert & { idempotencyKey: string }): Promise<OutboundRow> {
-  const [row] = await db
-    .insert(messages)
-    .values(values)
-    .onConflictDoUpdate({ target: messages.idempotencyKey, set: { idempotencyKey: sql`excluded.idempotency_key` } })
-    .returning({
-      id: messages.id,
-      channelId: messages.channelId,
-      providerMessageId: messages.providerMessageId,
-      status: messages.status,
-      error: messages.error,
-    });
-  return row!;
+/** The channel of a send, as delivery needs it. */
+export type SendChannel = Pick<
+  typeof channels.$inferSelect,
+  'id' | 'tenantId' | 'provider' | 'externalId' | 'baseUrl' | 'credentials' | 'settings'
+> & { tenantSettings: (typeof tenants.$inferSelect)['settings'] };
+
+export interface OpenedSend {
+  channel: SendChannel;
+  /** The recipient, when a contact row exists for them. */
+  contact?: { id: string; optedOutAt: Date | null; lastInboundAt: Date | null };
+  /** Undefined when the channel belongs to another tenant: nothing was written. */
+  row?: OutboundRow;
 }
+
+/**
+ * The start of every send, in one statement: the channel with its tenant's settings (quota
+ * overrides), the recipient's contact row (opt-out, last inbound message), and the
+ * outbound row for the idempotency key: inserted the first time, returned as stored on
+ * every later call (the no-op update makes RETURNING yield the existing row). No row is
+ * written for a channel of another tenant. zapflow's own sends trigger no automation: the
+ * dispatcher must not hand them to the contact workflow (the column defaults to true, for
+ * what the ingest files). Undefined when the channel does not exist.
+ */
+export async function openOutboundSend(
+  db: Db,
+  params: { tenantId: string; channelId: string; contactKey: string; type: string; body: string; payload: unknown; idempotencyKey: string },
+): Promise<OpenedSend | undefined> {
+  const [r] = await queryPrepared<{
+    channelId: string;
+    channelTenantId: string;
+    provider: SendChannel['provider'];
+    externalId: string;
+    baseUrl: string | null;
+    credentials: SendChannel['credentials'];
+    settings: SendChannel['settings'];
+    tenantSettings: SendChannel['tenantSettings'];
+    contactId: string | null;
+    optedOutAt: number | null;
+    lastInboundAt: number | null;
+    messageId: string | null;
+    messageChannelId: string;
+    providerMessageId: string | null;
+    status: OutboundRow['status'];
+    error: Record<string, unknown> | null;
+  }>(db, OPEN_OUTBOUND_SEND, [
+    params.channelId,
+    params.tenantId,
+    params.contactKey,
+    params.type,
+    params.body,
+    JSON.stringify(params.payload),
+    params.idempotencyKey,
+  ]);
+  if (!r) return undefined;
+  const ms = (v: number | null) => (v === null ? null : new Date(v));
+  return {
+    channel: {
+      id: r.channelId,
+      tenantId: r.channelTenantId,
+      provider: r.provider,
+      externalId: r.externalId,
+      baseUrl: r.baseUrl,
+      credentials: r.credentials,
+      settings: r.settings,
+      tenantSettings: r.tenantSettings,
+    },
+    contact: r.contactId === null ? undefined : { id: r.contactId, optedOutAt: ms(r.optedOutAt), lastInboundAt: ms(r.lastInboundAt) },
+    row:
+      r.messageId === null
+        ? undefined
+        : { id: r.messageId, channelId: r.messageChannelId, providerMessageId: r.providerMessageId, status: r.status, error: r.error },
+  };
+}
+
+const OPEN_OUTBOUND_SEND = `
+with ch as (
+  select c.id, c.tenant_id, c.provider, c.external_id, c.base_url, c.credentials, c.settings, t.settings as tenant_settings
+    from channels c join tenants t on t.id = c.tenant_id
+   where c.id = $1::uuid
+), ct as (
+  select id, opted_out_at, last_inbound_at from contacts where tenant_id = $2::uuid and phone = $3::text
+), m as (
+  insert into messages (tenant_id, channel_id, contact_id, direction, author, type, body, payload, idempotency_key, status, triggers_automation)
+  select $2::uuid, ch.id, (select id from ct), 'outbound', 'zapflow', $4::text, $5::text, $6::text::jsonb, $7::text, 'queued', false
+    from ch where ch.tenant_id = $2::uuid
+  on conflict (idempotency_key) do update set idempotency_key = excluded.idempotency_key
+  returning id, channel_id, provider_message_id, status, error
+)
+select ch.id as "channelId", ch.tenant_id as "channelTenantId", ch.provider, ch.external_id as "externalId", ch.base_url as "baseUrl",
+       ch.credentials, ch.settings, ch.tenant_settings as "tenantSettings",
+       ct.id as "contactId",
+       (extract(epoch from ct.opted_out_at) * 1000)::float8 as "optedOutAt",
+       (extract(epoch from ct.last_inbound_at) * 1000)::float8 as "lastInboundAt",
+       m.id as "messageId", m.channel_id as "messageChannelId", m.provider_message_id as "providerMessageId", m.status, m.error
+  from ch left join ct on true left join m on true`;
 
 export async function markMessageFailed(db: Db, params: { messageId: string; error: Record<string, unknown> }): Promise<void> {
   await db
@@ -87,22 +159,44 @@ export async function recordSent(
   db: Db,
   params: { messageId: string; attempt: number; providerMessageId: string; outcome: AttemptOutcome; error: Record<string, unknown> | null; duplicateRisk: boolean },
 ): Promise<void> {
-  const error = params.error === null ? sql`null` : sql`${JSON.stringify(params.error)}::jsonb`;
-  await db.execute(sql`
-    with m as (
-      update messages
-         set provider_message_id = ${params.providerMessageId}, status = 'sent', sent_at = coalesce(sent_at, now()),
-             updated_at = now(), error = ${error}
-       where id = ${params.messageId}
-      returning contact_id
-    ), a as (
-      update message_attempts
-         set finished_at = now(), outcome = ${params.outcome}, provider_message_id = ${params.providerMessageId},
-             duplicate_risk = ${params.duplicateRisk}
-       where message_id = ${params.messageId} and attempt = ${params.attempt}
-    )
-    update contacts set last_outbound_at = now() where id = (select contact_id from m)`);
+  await queryPrepared(db, RECORD_SENT, [
+    params.messageId,
+    params.providerMessageId,
+    params.error === null ? null : JSON.stringify(params.error),
+    params.outcome,
+    params.duplicateRisk,
+    params.attempt,
+  ]);
 }
+
+const RECORD_SENT = `
+with m as (
+  update messages
+     set provider_message_id = $2::text, status = 'sent', sent_at = coalesce(sent_at, now()), updated_at = now(), error = $3::text::jsonb
+   where id = $1::uuid
+  returning contact_id
+), a as (
+  update message_attempts
+     set finished_at = now(), outcome = $4::text, provider_message_id = $2::text, duplicate_risk = $5::boolean
+   where message_id = $1::uuid and attempt = $6::int
+)
+update contacts set last_outbound_at = now() where id = (select contact_id from m)`;
+
+/**
+ * Whether status reports for this provider message wait for their row (they arrived before
+ * the send was recorded). Asked after recordSent has committed, not inside it: a report
+ * filed while that statement ran saw no row to apply to, and only a later statement sees it.
+ */
+export async function hasPendingStatuses(db: Db, params: { channelId: string; providerMessageId: string }): Promise<boolean> {
+  const [row] = await queryPrepared<{ pending: boolean }>(db, HAS_PENDING_STATUSES, [params.channelId, params.providerMessageId]);
+  return Boolean(row?.pending);
+}
+
+const HAS_PENDING_STATUSES = `
+select exists (
+  select 1 from message_status_events
+   where channel_id = $1::uuid and provider_message_id = $2::text and applied_at is null
+) as pending`;
 
 /**
  * Removes the provider's echo of our own send (Evolution reports API sends back as
@@ -147,48 +241,130 @@ export interface AttemptStart {
   uncertain: boolean;
 }
 
+export type SendStart =
+  /** A quota window is over its limit: counted all the same (give it back), nothing else done. */
+  | { stage: 'quota'; counts: number[] }
+  /** Counted in every window, but the pacing slot lies too far away: not taken, no attempt. */
+  | { stage: 'pacing' }
+  /** Counted, slot taken (`slot`, epoch ms; undefined without pacing), and step 3's outcome. */
+  | ({ stage: 'attempt'; slot?: number } & AttemptStart);
+
 /**
- * Opens attempt n+1 of a message in one statement. An unfinished attempt younger than
- * `leaseMs` means another worker is calling the provider right now: no attempt is opened.
- * Older unfinished attempts belong to a lost worker and are closed as uncertain.
- * Two workers racing here collide on the unique (message, attempt) key: the loser sees
- * "in flight".
+ * The gates of a send and its attempt, in one statement, each step only when the one
+ * before let it through:
+ * 1. counts the send in every quota window (`windows`, in their fixed order; see incrementQuotas);
+ * 2. when no window is over its limit and pacing is on, takes the channel's next pacing
+ *    slot at or after `pacing.start`, unless it lies more than `pacing.maxWaitMs` beyond;
+ * 3. then opens attempt n+1 of the message. An unfinished attempt younger than `leaseMs`
+ *    means another worker is calling the provider right now: no attempt is opened. Older
+ *    unfinished attempts belong to a lost worker and are closed as uncertain.
+ * Two workers racing to open the same attempt collide on the unique (message, attempt)
+ * key: the statement fails as a whole (nothing counted, no slot taken) with a unique
+ * violation, which means "in flight".
+ * Locks are taken in the order the final SELECT reads the steps (quota rows, in the
+ * windows' fixed order; then the pacing row; then the attempts), the same for every send,
+ * so concurrent sends never deadlock on each other.
  */
-export async function beginAttempt(db: Db, params: { messageId: string; leaseMs: number; maxTransientFailures: number }): Promise<AttemptStart> {
-  const lease = `${Math.max(0, Math.round(params.leaseMs))} milliseconds`;
-  try {
-    const result = await db.execute(sql`
-      with prev as (
-        select coalesce(max(attempt), 0) as n,
-               count(*) filter (where outcome in ('retry', 'uncertain')) as failures,
-               coalesce(bool_or(outcome = 'uncertain'), false) as uncertain,
-               coalesce(bool_or(finished_at is null and started_at > now() - ${lease}::interval), false) as busy,
-               coalesce(bool_or(finished_at is null and started_at <= now() - ${lease}::interval), false) as lost
-          from message_attempts where message_id = ${params.messageId}
-      ), lost as (
-        update message_attempts
-           set finished_at = now(), outcome = 'uncertain',
-               error = '{"reason":"WorkerLost","message":"no result recorded: the worker was lost during the provider call"}'::jsonb
-         where message_id = ${params.messageId} and finished_at is null and started_at <= now() - ${lease}::interval
-      ), ins as (
-        insert into message_attempts (message_id, attempt)
-        select ${params.messageId}, n + 1 from prev
-         where not busy and failures + (case when lost then 1 else 0 end) < ${params.maxTransientFailures}
-        returning attempt
-      )
-      select (select attempt from ins) as attempt, failures::int as failures, (uncertain or lost) as uncertain, lost, busy from prev`);
-    const [row] = rowsOf<{ attempt: number | null; failures: number; uncertain: boolean; lost: boolean; busy: boolean }>(result);
-    const transientFailures = Number(row?.failures ?? 0) + (row?.lost ? 1 : 0);
-    return {
-      attempt: row?.attempt ?? undefined,
-      exhausted: !row?.busy && transientFailures >= params.maxTransientFailures,
-      transientFailures,
-      uncertain: Boolean(row?.uncertain),
-    };
-  } catch (err) {
-    if (isUniqueViolation(err)) return { attempt: undefined, exhausted: false, transientFailures: 0, uncertain: false };
-    throw err;
-  }
+export async function startSendAttempt(
+  db: Db,
+  params: {
+    messageId: string;
+    windows: QuotaSlot[];
+    pacing?: { channelId: string; start: number; gapMs: number; maxWaitMs: number };
+    leaseMs: number;
+    maxTransientFailures: number;
+  },
+): Promise<SendStart> {
+  const { pacing } = params;
+  const [row] = await queryPrepared<{
+    quotaOk: boolean;
+    counts: number[];
+    go: boolean;
+    slotAt: number | null;
+    attempt: number | null;
+    failures: number;
+    uncertain: boolean;
+    lost: boolean;
+    busy: boolean;
+  }>(db, START_SEND_ATTEMPT, [
+    windowsJson(params.windows),
+    params.messageId,
+    Math.max(0, Math.round(params.leaseMs)),
+    params.maxTransientFailures,
+    pacing !== undefined,
+    pacing?.channelId ?? null,
+    pacing ? new Date(pacing.start).toISOString() : null,
+    pacing ? Math.round(pacing.gapMs) : null,
+    pacing ? new Date(pacing.start + pacing.maxWaitMs).toISOString() : null,
+  ]);
+  if (!row!.quotaOk) return { stage: 'quota', counts: row!.counts };
+  if (!row!.go) return { stage: 'pacing' };
+  const transientFailures = Number(row!.failures) + (row!.lost ? 1 : 0);
+  return {
+    stage: 'attempt',
+    slot: row!.slotAt ?? undefined,
+    attempt: row!.attempt ?? undefined,
+    exhausted: !row!.busy && transientFailures >= params.maxTransientFailures,
+    transientFailures,
+    uncertain: Boolean(row!.uncertain),
+  };
+}
+
+const MS = `* interval '1 millisecond'`;
+
+/** Step 1 of startSendAttempt and all of incrementQuotas: windows as JSON in $1, counted in order of `i`. */
+const COUNT_QUOTA = `
+quota_window as (
+  select * from jsonb_to_recordset($1::text::jsonb) as w(i int, scope text, window_start timestamptz, lim int)
+), quota_count as (
+  insert into send_quota_counters (scope, window_start, count)
+  select scope, window_start, 1 from quota_window order by i
+  on conflict (scope, window_start) do update set count = send_quota_counters.count + 1
+  returning scope, window_start, count
+), quota as (
+  select w.i, c.count, c.count > w.lim as over
+    from quota_window w join quota_count c on c.scope = w.scope and c.window_start = w.window_start
+)`;
+
+const START_SEND_ATTEMPT = `
+with ${COUNT_QUOTA}, quota_ok as (
+  select not exists (select 1 from quota where over) as ok
+), pace as (
+  insert into send_pacing (channel_id, next_at)
+  select $6::uuid, $7::timestamptz + $8::float8 ${MS} from quota_ok where ok and $5::boolean
+  on conflict (channel_id) do update set next_at = greatest(send_pacing.next_at, $7::timestamptz) + $8::float8 ${MS}
+   where send_pacing.next_at <= $9::timestamptz
+  returning next_at
+), go as (
+  select 1 from quota_ok where ok and (not $5::boolean or exists (select 1 from pace))
+), prev as (
+  select coalesce(max(attempt), 0) as n,
+         count(*) filter (where outcome in ('retry', 'uncertain')) as failures,
+         coalesce(bool_or(outcome = 'uncertain'), false) as uncertain,
+         coalesce(bool_or(finished_at is null and started_at > now() - $3::float8 ${MS}), false) as busy,
+         coalesce(bool_or(finished_at is null and started_at <= now() - $3::float8 ${MS}), false) as lost
+    from message_attempts where message_id = $2::uuid
+), lost as (
+  update message_attempts
+     set finished_at = now(), outcome = 'uncertain',
+         error = '{"reason":"WorkerLost","message":"no result recorded: the worker was lost during the provider call"}'::jsonb
+   where message_id = $2::uuid and finished_at is null and started_at <= now() - $3::float8 ${MS}
+     and exists (select 1 from go)
+), ins as (
+  insert into message_attempts (message_id, attempt)
+  select $2::uuid, n + 1 from prev
+   where exists (select 1 from go) and not busy and failures + (case when lost then 1 else 0 end) < $4::int
+  returning attempt
+)
+select (select ok from quota_ok) as "quotaOk",
+       (select coalesce(array_agg(count order by i), '{}') from quota)::int[] as counts,
+       exists (select 1 from go) as go,
+       (select (extract(epoch from next_at) * 1000)::float8 - $8::float8 from pace) as "slotAt",
+       (select attempt from ins) as attempt, failures::int as failures, (uncertain or lost) as uncertain, lost, busy
+  from prev`;
+
+function windowsJson(windows: QuotaSlot[]): string {
+  return JSON.stringify(windows.map((w, i) => ({ i, scope: w.scope, window_start: w.windowStart.toISOString(), lim: w.limit })));
 }
 
 export async function finishAttempt(
@@ -230,14 +406,11 @@ export interface QuotaSlot {
  */
 export async function incrementQuotas(db: Db, slots: QuotaSlot[]): Promise<number[]> {
   if (slots.length === 0) return [];
-  const rows = await db
-    .insert(sendQuotaCounters)
-    .values(slots.map((s) => ({ scope: s.scope, windowStart: s.windowStart, count: 1 })))
-    .onConflictDoUpdate({ target: [sendQuotaCounters.scope, sendQuotaCounters.windowStart], set: { count: sql`${sendQuotaCounters.count} + 1` } })
-    .returning({ scope: sendQuotaCounters.scope, windowStart: sendQuotaCounters.windowStart, count: sendQuotaCounters.count });
-  const byKey = new Map(rows.map((r) => [`${r.scope}|${r.windowStart.getTime()}`, r.count]));
-  return slots.map((s) => byKey.get(`${s.scope}|${s.windowStart.getTime()}`) ?? 0);
+  const [row] = await queryPrepared<{ counts: number[] }>(db, INCREMENT_QUOTAS, [windowsJson(slots)]);
+  return row!.counts;
 }
+
+const INCREMENT_QUOTAS = `with ${COUNT_QUOTA} select (select coalesce(array_agg(count order by i), '{}') from quota)::int[] as counts`;
 
 /** Gives back sends counted by incrementQuotas (refused, or failed without sending). */
 export async function decrementQuotas(db: Db, slots: Array<{ scope: string; windowStart: Date }>): Promise<void> {
@@ -253,30 +426,10 @@ export async function pruneQuotaCounters(db: Db, params: { before: Date }): Prom
   await db.delete(sendQuotaCounters).where(sql`${sendQuotaCounters.windowStart} < ${params.before.toISOString()}::timestamptz`);
 }
 
-/**
- * Takes the channel's next pacing slot at or after `notBefore`, unless it lies more than
- * `maxWaitMs` beyond it. Returns the slot, or `{ nextAt }` (the channel's next free time)
- * when the slot is too far away and was not taken.
- */
-export async function takePacingSlot(
-  db: Db,
-  params: { channelId: string; notBefore: Date; gapMs: number; maxWaitMs: number },
-): Promise<{ slot: Date } | { nextAt: Date }> {
-  const start = sql`${params.notBefore.toISOString()}::timestamptz`;
-  const gap = sql`${`${Math.round(params.gapMs)} milliseconds`}::interval`;
-  const limit = sql`${new Date(params.notBefore.getTime() + params.maxWaitMs).toISOString()}::timestamptz`;
-  const rows = await db
-    .insert(sendPacing)
-    .values({ channelId: params.channelId, nextAt: sql`${start} + ${gap}` })
-    .onConflictDoUpdate({
-      target: sendPacing.channelId,
-      set: { nextAt: sql`greatest(${sendPacing.nextAt}, ${start}) + ${gap}` },
-      setWhere: sql`${sendPacing.nextAt} <= ${limit}`,
-    })
-    .returning({ nextAt: sendPacing.nextAt });
-  if (rows[0]) return { slot: new Date(rows[0].nextAt.getTime() - Math.round(params.gapMs)) };
+/** The channel's next free pacing time (after a send found its slot too far away). */
+export async function pacingNextAt(db: Db, params: { channelId: string }): Promise<Date | undefined> {
   const [row] = await db.select({ nextAt: sendPacing.nextAt }).from(sendPacing).where(eq(sendPacing.channelId, params.channelId));
-  return { nextAt: row?.nextAt ?? params.notBefore };
+  return row?.nextAt;
 }
 
 // ─── schedules ───
@@ -391,15 +544,4 @@ export async function storeIdempotentResponse(
 
 export async function releaseIdempotencyKey(db: Db, params: { tenantId: string; key: string }): Promise<void> {
   await db.delete(apiIdempotencyKeys).where(and(eq(apiIdempotencyKeys.tenantId, params.tenantId), eq(apiIdempotencyKeys.key, params.key)));
-}
-
-/** The channel of a send with its tenant's settings (quota overrides), in one query. */
-export async function getChannelForSend(db: Db, params: { channelId: string }) {
-  const [row] = await db
-    .select({ channel: channels, tenantSettings: tenants.settings })
-    .from(channels)
-    .innerJoin(tenants, eq(tenants.id, channels.tenantId))
-    .where(eq(channels.id, params.channelId))
-    .limit(1);
-  return row;
 }
