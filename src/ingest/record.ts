@@ -6,6 +6,7 @@
  */
 import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
+import { queryPrepared } from '../db/prepared';
 import { upsertContact } from '../db/queries/contacts';
 import { channels, messages, webhookEvents, type MessageStatus, type Provider, type WebhookEventStatus } from '../db/schema';
 import type { MessageEvent, NormalisedEvent, StatusEvent } from '../domain/events';
@@ -223,21 +224,23 @@ export async function recordWebhook(db: Db, input: IngestInput, opts: RecordOpti
  */
 export async function markDispatchedBatch(db: Db, messageIds: string[]): Promise<void> {
   if (messageIds.length === 0) return;
-  await db.execute(sql`
-    with m as (
-      update messages set dispatched_at = now()
-      where id = any(${uuidArray(messageIds)}::uuid[]) and dispatched_at is null
-      returning webhook_event_id
-    )
-    update webhook_events e set status = 'dispatched', processed_at = now()
-    where e.id in (select webhook_event_id from m where webhook_event_id is not null)
-      and e.status = 'pending'
-      and not exists (
-        select 1 from messages x
-        where x.webhook_event_id = e.id and x.triggers_automation and x.dispatched_at is null
-          and not (x.id = any(${uuidArray(messageIds)}::uuid[]))
-      )`);
+  await queryPrepared(db, MARK_DISPATCHED, [uuidArray(messageIds)]);
 }
+
+const MARK_DISPATCHED = `
+  with m as (
+    update messages set dispatched_at = now()
+    where id = any($1::uuid[]) and dispatched_at is null
+    returning webhook_event_id
+  )
+  update webhook_events e set status = 'dispatched', processed_at = now()
+  where e.id in (select webhook_event_id from m where webhook_event_id is not null)
+    and e.status = 'pending'
+    and not exists (
+      select 1 from messages x
+      where x.webhook_event_id = e.id and x.triggers_automation and x.dispatched_at is null
+        and not (x.id = any($1::uuid[]))
+    )`;
 
 /** Marks one message handed to its workflow (see markDispatchedBatch). */
 export async function markDispatched(db: Db, params: { messageId: string }): Promise<void> {
@@ -268,11 +271,42 @@ function uuidArray(ids: string[]): string {
   return `{${ids.join(',')}}`;
 }
 
-/** `db.execute` answers an array (postgres.js) or `{ rows }` (PGlite). */
-function rowsOf<T>(result: unknown): T[] {
-  if (Array.isArray(result)) return result as T[];
-  return ((result as { rows?: T[] }).rows ?? []) as T[];
-}
+
+/** recordSingleInbound's statement: a constant text, so it is prepared once per connection. */
+const RECORD_SINGLE_INBOUND = `
+  with ids as (select nextval('webhook_events_id_seq')::bigint as event_id),
+  c as (
+    insert into contacts (tenant_id, phone, name, last_inbound_at)
+    values ($1::uuid, $3::text, $4::text, $5::timestamptz)
+    on conflict (tenant_id, phone) do update set
+      name = coalesce(excluded.name, contacts.name),
+      last_inbound_at = greatest(excluded.last_inbound_at, contacts.last_inbound_at),
+      updated_at = now()
+    returning id
+  ),
+  m as (
+    insert into messages (tenant_id, channel_id, contact_id, direction, author, type, body, payload,
+      provider_message_id, status, webhook_event_id, triggers_automation, provider_timestamp)
+    select $1::uuid, $2::uuid, c.id, 'inbound', $6::text, $7::text, $8::text, $9::text::jsonb,
+      $10::text, 'received', ids.event_id, $11::boolean, $12::timestamptz
+    from c, ids
+    on conflict (channel_id, provider_message_id) do nothing
+    returning id
+  ),
+  ev as (
+    insert into webhook_events (id, provider, tenant_id, channel_id, channel_key, event_type, status, raw_body, processed_at)
+    select ids.event_id, $13::text, $1::uuid, $2::uuid, $14::text, $15::text,
+      case when not exists (select 1 from m) then 'duplicate' when $11::boolean then 'pending' else 'processed' end,
+      $16::text,
+      case when exists (select 1 from m) and $11::boolean then null else now() end
+    from ids
+    returning id, status
+  )
+  select ev.id::float8 as "eventId", ev.status, (select id::text from m) as "messageId",
+    exists (select 1 from message_status_events s
+      where s.channel_id = $2::uuid and s.provider_message_id = $10::text and s.applied_at is null) as "hasPending",
+    case when $17::boolean and ev.status = 'pending' then pg_notify('${DISPATCH_CHANNEL}', (select id::text from m)) end is null as "quiet"
+  from ev`;
 
 /**
  * The common webhook in one statement, so one round trip instead of a transaction of six:
@@ -286,42 +320,26 @@ async function recordSingleInbound(db: Db, input: IngestInput, single: SingleInb
   const { channel, tenant } = routed;
   const fromContact = ev.author === 'contact';
   const triggers = dispatchable(ev, routed);
-  const at = new Date(ev.timestamp).toISOString(); // raw parameters: no Date objects
-  const result = await db.execute(sql`
-    with ids as (select nextval('webhook_events_id_seq')::bigint as event_id),
-    c as (
-      insert into contacts (tenant_id, phone, name, last_inbound_at)
-      values (${tenant.id}::uuid, ${key}::text, ${fromContact ? (ev.contact.name ?? null) : null}::text, ${fromContact ? at : null}::timestamptz)
-      on conflict (tenant_id, phone) do update set
-        name = coalesce(excluded.name, contacts.name),
-        last_inbound_at = greatest(excluded.last_inbound_at, contacts.last_inbound_at),
-        updated_at = now()
-      returning id
-    ),
-    m as (
-      insert into messages (tenant_id, channel_id, contact_id, direction, author, type, body, payload,
-        provider_message_id, status, webhook_event_id, triggers_automation, provider_timestamp)
-      select ${tenant.id}::uuid, ${channel.id}::uuid, c.id, 'inbound', ${ev.author}::text, ${ev.type}::text, ${ev.text ?? null}::text,
-        ${JSON.stringify(messagePayload(ev))}::jsonb, ${ev.providerMessageId}::text, 'received', ids.event_id, ${triggers}::boolean, ${at}::timestamptz
-      from c, ids
-      on conflict (channel_id, provider_message_id) do nothing
-      returning id
-    ),
-    ev as (
-      insert into webhook_events (id, provider, tenant_id, channel_id, channel_key, event_type, status, raw_body, processed_at)
-      select ids.event_id, ${input.provider}::text, ${tenant.id}::uuid, ${channel.id}::uuid, ${channel.externalId}::text, ${input.eventType}::text,
-        case when not exists (select 1 from m) then 'duplicate' when ${triggers}::boolean then 'pending' else 'processed' end,
-        ${input.rawBody}::text,
-        case when exists (select 1 from m) and ${triggers}::boolean then null else now() end
-      from ids
-      returning id, status
-    )
-    select ev.id::bigint as "eventId", ev.status, (select id from m) as "messageId",
-      exists (select 1 from message_status_events s
-        where s.channel_id = ${channel.id}::uuid and s.provider_message_id = ${ev.providerMessageId}::text and s.applied_at is null) as "hasPending",
-      case when ${opts.notify === true}::boolean and ev.status = 'pending' then pg_notify(${DISPATCH_CHANNEL}, (select id from m)::text) end is null as "quiet"
-    from ev`);
-  const [row] = rowsOf<{ eventId: string | number; status: WebhookEventStatus; messageId: string | null; hasPending: boolean }>(result);
+  const at = new Date(ev.timestamp).toISOString();
+  const [row] = await queryPrepared<{ eventId: number; status: WebhookEventStatus; messageId: string | null; hasPending: boolean }>(db, RECORD_SINGLE_INBOUND, [
+    tenant.id,
+    channel.id,
+    key,
+    fromContact ? (ev.contact.name ?? null) : null,
+    fromContact ? at : null,
+    ev.author,
+    ev.type,
+    ev.text ?? null,
+    JSON.stringify(messagePayload(ev)),
+    ev.providerMessageId,
+    triggers,
+    at,
+    input.provider,
+    channel.externalId,
+    input.eventType,
+    input.rawBody,
+    opts.notify === true,
+  ]);
   const eventId = Number(row!.eventId);
   const inserted = row!.messageId !== null;
   if (inserted && row!.hasPending) await applyPendingStatuses(db, { channelId: channel.id, providerMessageId: ev.providerMessageId });
