@@ -76,10 +76,12 @@ export const configSchema = z.object({
   DISPATCH_RETRY_INTERVAL: duration('5s'),
   /**
    * Which process of a split deployment hands new messages to Temporal: `worker` (the API
-   * only stores and NOTIFYs; `zapflow worker` dispatches) or `api` (the API dispatches after
-   * each commit). `zapflow dev` runs both in one process and dispatches inline.
+   * only stores and NOTIFYs; `zapflow worker` dispatches), `api` (the API dispatches after
+   * each commit) or `none` (neither: run `zapflow dispatcher`, a process of its own, so the
+   * signals cost neither the webhook answers nor the worker's event loop). `zapflow dev`
+   * runs everything in one process and dispatches inline.
    */
-  DISPATCHER: z.enum(['worker', 'api']).default('worker'),
+  DISPATCHER: z.enum(['worker', 'api', 'none']).default('worker'),
   /** Signals in flight at once from the dispatcher to Temporal. */
   DISPATCH_CONCURRENCY: z.coerce.number().int().min(1).max(1000).default(64),
   HEALTH_TIMEOUT: duration('1s'),

@@ -13,7 +13,7 @@ import { PROVIDERS, WEBHOOK_EVENT_STATUSES, type WebhookEventStatus } from '../d
 import { listWebhookEvents } from '../db/queries/events';
 import { parseDuration } from '../domain/duration';
 import { zodIssues } from '../api/errors';
-import { runApi, runDev, runWorkerProcess } from './commands/serve';
+import { runApi, runDev, runWorkerProcess, runDispatcherProcess } from './commands/serve';
 import { registerOperateCommands } from './commands/operate';
 import { CliError, printJson, printTable } from './output';
 
@@ -56,6 +56,10 @@ export function buildProgram(): Command {
     .command('worker')
     .description('run the Temporal worker (needs DATABASE_URL and TEMPORAL_ADDRESS)')
     .action(() => runWorkerProcess(config(), logger));
+  program
+    .command('dispatcher')
+    .description('hand stored webhooks to their contact workflows, in a process of its own (with DISPATCHER=none)')
+    .action(() => runDispatcherProcess(config(), logger));
   program
     .command('migrate')
     .description('apply database migrations')

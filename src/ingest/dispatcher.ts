@@ -92,6 +92,7 @@ export class Dispatcher {
     await this.scanning;
     await this.loading;
     await Promise.allSettled([...this.chains.values()]);
+    await this.marking;
     await this.flushMarks();
   }
 

@@ -177,6 +177,20 @@ export async function runApi(config: Config, log: Logger): Promise<void> {
   log.info({ url: api.url, dispatcher: config.DISPATCHER }, 'API listening');
 }
 
+/** `zapflow dispatcher`: only the dispatcher (LISTEN + scan), for DISPATCHER=none deployments. */
+export async function runDispatcherProcess(config: Config, log: Logger): Promise<void> {
+  requireDatabaseUrl(config, 'dispatcher');
+  const stoppers: Stopper[] = [];
+  onShutdown(log, stoppers);
+  const db = await openDatabase(config);
+  stoppers.push(() => db.close());
+  const temporal = await startTemporal(config, log, { spawn: false });
+  stoppers.push(() => temporal.connection.close());
+  const dispatch = await startDispatcher({ config, db, client: temporal.client, log: log.child({ component: 'dispatcher' }) });
+  stoppers.push(() => dispatch.stop());
+  log.info('dispatcher running');
+}
+
 export async function runWorkerProcess(config: Config, log: Logger): Promise<void> {
   requireDatabaseUrl(config, 'worker');
   installTemporalRuntime(log);
