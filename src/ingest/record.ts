@@ -242,11 +242,6 @@ const MARK_DISPATCHED = `
         and not (x.id = any($1::uuid[]))
     )`;
 
-/** Marks one message handed to its workflow (see markDispatchedBatch). */
-export async function markDispatched(db: Db, params: { messageId: string }): Promise<void> {
-  await markDispatchedBatch(db, [params.messageId]);
-}
-
 interface SingleInbound {
   routed: RoutedChannel;
   event: MessageEvent;
@@ -302,6 +297,7 @@ const RECORD_SINGLE_INBOUND = `
     from ids
     returning id, status
   )
+  -- "quiet" only makes the NOTIFY part of the statement (delivered at commit, with the id).
   select ev.id::float8 as "eventId", ev.status, (select id::text from m) as "messageId",
     exists (select 1 from message_status_events s
       where s.channel_id = $2::uuid and s.provider_message_id = $10::text and s.applied_at is null) as "hasPending",

@@ -164,14 +164,24 @@ function requireDatabaseUrl(config: Config, command: string): void {
   }
 }
 
-export async function runApi(config: Config, log: Logger): Promise<void> {
-  requireDatabaseUrl(config, 'api');
+/**
+ * What every process of a split deployment starts with: a PostgreSQL URL (PGlite serves one
+ * process), shutdown on signals, the database and the Temporal client, stopped in reverse.
+ */
+async function startProcess(config: Config, log: Logger, command: 'api' | 'dispatcher' | 'worker') {
+  requireDatabaseUrl(config, command);
+  if (command === 'worker') installTemporalRuntime(log);
   const stoppers: Stopper[] = [];
   onShutdown(log, stoppers);
   const db = await openDatabase(config);
   stoppers.push(() => db.close());
   const temporal = await startTemporal(config, log, { spawn: false });
   stoppers.push(() => temporal.connection.close());
+  return { stoppers, db, temporal };
+}
+
+export async function runApi(config: Config, log: Logger): Promise<void> {
+  const { stoppers, db, temporal } = await startProcess(config, log, 'api');
   const api = await startApi(config, db, temporal, log, stoppers, config.DISPATCHER === 'api' ? 'inline' : 'notify');
   stoppers.push(() => api.close());
   log.info({ url: api.url, dispatcher: config.DISPATCHER }, 'API listening');
@@ -179,27 +189,14 @@ export async function runApi(config: Config, log: Logger): Promise<void> {
 
 /** `zapflow dispatcher`: only the dispatcher (LISTEN + scan), for DISPATCHER=none deployments. */
 export async function runDispatcherProcess(config: Config, log: Logger): Promise<void> {
-  requireDatabaseUrl(config, 'dispatcher');
-  const stoppers: Stopper[] = [];
-  onShutdown(log, stoppers);
-  const db = await openDatabase(config);
-  stoppers.push(() => db.close());
-  const temporal = await startTemporal(config, log, { spawn: false });
-  stoppers.push(() => temporal.connection.close());
+  const { stoppers, db, temporal } = await startProcess(config, log, 'dispatcher');
   const dispatch = await startDispatcher({ config, db, client: temporal.client, log: log.child({ component: 'dispatcher' }) });
   stoppers.push(() => dispatch.stop());
   log.info('dispatcher running');
 }
 
 export async function runWorkerProcess(config: Config, log: Logger): Promise<void> {
-  requireDatabaseUrl(config, 'worker');
-  installTemporalRuntime(log);
-  const stoppers: Stopper[] = [];
-  onShutdown(log, stoppers);
-  const db = await openDatabase(config);
-  stoppers.push(() => db.close());
-  const temporal = await startTemporal(config, log, { spawn: false });
-  stoppers.push(() => temporal.connection.close());
+  const { stoppers, db, temporal } = await startProcess(config, log, 'worker');
   const worker = await launchWorker(config, db, temporal, log);
   stoppers.push(() => worker.shutdown());
   if (config.DISPATCHER === 'worker') {
