@@ -12,7 +12,8 @@
  * which it completes empty workflows (the engine's floor) and the funnel rate as a ratio of
  * it. Checks that every contact got exactly its two messages (nothing dropped, nothing twice).
  *
- *   tsx bench/funnels.ts [--contacts 10000] [--window 60] [--delay 5s] [--empty 3000] [--drain 1200]
+ *   tsx bench/funnels.ts [--contacts 10000] [--window 60] [--delay 5s] [--empty 1000] [--drain 1200]
+ *                        [--wft N] [--la N] [--cache 4000] [--dispatcher api] [--worker-prof DIR]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -37,6 +38,7 @@ import { findTemporalCli } from '../src/temporal/binary';
 import { registerSearchAttributes } from '../src/temporal/connect';
 import { freePort, startDevServer } from '../src/temporal/devServer';
 import { startEvolutionFake } from '../test/fakes';
+import { CpuAccounting } from './cpuAccounting';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -65,7 +67,8 @@ async function main(): Promise<void> {
   const contacts = Number(flag('contacts', '10000'));
   const windowS = Number(flag('window', '60'));
   const delay = flag('delay', '5s');
-  const emptyCount = Number(flag('empty', '3000'));
+  // Each awaited result is a long poll; the dev server refuses more than ~2,000 at once.
+  const emptyCount = Number(flag('empty', '1000'));
   const baseUrl = process.env.DATABASE_URL ?? 'postgres://zapflow:zapflow@127.0.0.1:5432/zapflow';
   const log = pino({ level: 'warn' });
   Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
@@ -112,8 +115,9 @@ async function main(): Promise<void> {
     DISPATCHER: flag('dispatcher', 'api'),
     DATABASE_POOL_SIZE: '20',
     WORKER_MAX_CACHED_WORKFLOWS: flag('cache', '4000'),
-    WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: flag('wft', '200'),
-    WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: flag('la', '400'),
+    // Unless given, the worker's defaults (src/config.ts), as production runs them.
+    ...(flag('wft', '') ? { WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: flag('wft', '') } : {}),
+    ...(flag('la', '') ? { WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: flag('la', '') } : {}),
     PORT: '0',
     // The engine is measured, not the per-number safety limits: 10,000 sends a minute from one
     // number is what this scenario asks for (Meta allows 80/s), so quotas and pacing are off.
@@ -128,7 +132,10 @@ async function main(): Promise<void> {
 
   // The production worker command, in its own process.
   const workerLog = path.join(os.tmpdir(), `zapflow-bench-worker-${process.pid}.log`);
-  const worker: ChildProcess = spawn(process.execPath, [path.join(ROOT, 'bin/zapflow.js'), 'worker'], {
+  // `--worker-prof DIR`: the worker writes a V8 CPU profile there when it exits (where its CPU goes).
+  const profDir = flag('worker-prof', '');
+  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  const worker: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/zapflow.js'), 'worker'], {
     env,
     stdio: ['ignore', fs.openSync(workerLog, 'w'), fs.openSync(workerLog, 'a')],
   });
@@ -186,6 +193,10 @@ async function main(): Promise<void> {
     });
 
   console.log(`bench:funnels: ${contacts} contacts click within ${windowS} s; funnel: send, wait ${delay}, send`);
+  // Where the CPU goes, per click: this process (API, dispatcher, the clicks, the provider
+  // fake), the worker, the Temporal server, PostgreSQL.
+  const cpu = new CpuAccounting({ bench: process.pid, worker: worker.pid, temporal: temporal.process.pid });
+  const cpuBefore = cpu.snapshot();
   const started = Date.now();
   const inflight: Promise<void>[] = [];
   for (let i = 0; i < contacts; i++) {
@@ -223,6 +234,8 @@ async function main(): Promise<void> {
     await new Promise((r) => setTimeout(r, 500));
     sends = perPhone();
   }
+  const cpuReport = cpu.report(cpuBefore, cpu.snapshot());
+  const cpuSeconds = (Date.now() - started) / 1000;
   await new Promise((r) => setTimeout(r, 2000)); // anything sent twice would show up now
   sends = perPhone();
 
@@ -285,7 +298,12 @@ async function main(): Promise<void> {
   line('empty workflows per second (floor)', `${emptyRate.toFixed(1)} (${emptyCount} workflows)`);
   line('funnel runs/s ÷ empty workflows/s', `${(runsPerS / emptyRate).toFixed(2)}`);
   line('dropped / sent twice', `${dropped} / ${duplicated}`);
-  line('settings', `quotas and pacing off; worker cache ${env.WORKER_MAX_CACHED_WORKFLOWS}, WFT slots ${env.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS}, local activity slots ${env.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES}, dispatch concurrency ${env.DISPATCH_CONCURRENCY} (dispatcher in the ${env.DISPATCHER === 'api' ? 'API process' : 'worker process'})`);
+  if (cpuReport) {
+    // % of one core over the run → CPU milliseconds per click.
+    const perClick = (g: string) => `${g} ${(((cpuReport.groups[g] ?? 0) / 100) * cpuSeconds * 1000 / contacts).toFixed(1)}`;
+    line('CPU ms per click', `${['bench', 'worker', 'temporal', 'postgres', 'other'].map(perClick).join(', ')} (machine busy ${cpuReport.machineBusyPct.toFixed(0)}%; bench = API + dispatcher + clicks + provider fake)`);
+  }
+  line('settings', `quotas and pacing off; worker cache ${env.WORKER_MAX_CACHED_WORKFLOWS}, WFT slots ${config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS}, local activity slots ${config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES}, dispatch concurrency ${env.DISPATCH_CONCURRENCY} (dispatcher in the ${env.DISPATCHER === 'api' ? 'API process' : 'worker process'})`);
 
   // Tear down.
   worker.kill('SIGTERM');

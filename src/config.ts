@@ -98,8 +98,18 @@ export const configSchema = z.object({
   // Worker
   /** Workflows kept in the worker's cache (about 1 MB each): bounds memory. */
   WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(2000),
+  /**
+   * Workflow tasks in progress at once. A task stays open while its local activities (sends,
+   * row updates) run, and the server times it out after 10 s. Far more slots than the CPU can
+   * serve make every task slow; they time out together, are redone from scratch, and the
+   * worker spirals (bench:funnels, 2,000 clicks on 2 cores: with 200/400 slots "Workflow task
+   * not found" storms and 394 s; with 100/200 or 16/32 none, 215-220 s). Scheduled sends
+   * hold a slot while they wait for their exact second (SCHEDULE_PREFIRE), so the slots also
+   * bound scheduled sends per second to about slots / prefire.
+   */
   WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: z.coerce.number().int().min(1).default(100),
   WORKER_MAX_CONCURRENT_ACTIVITIES: z.coerce.number().int().min(1).default(200),
+  /** About two per workflow task slot: a task waiting for a local activity slot is a task timing out. */
   WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: z.coerce.number().int().min(1).default(200),
 
   // Funnels

@@ -36,6 +36,13 @@ export function devServerArgs(opts: DevServerOptions): string[] {
   args.push(
     '--dynamic-config-value',
     'frontend.enableExecuteMultiOperation=true',
+    // One partition per task queue: the dev server is one host with one worker fleet, and
+    // with the default four, a backlog is spread over partitions that forward tasks to each
+    // other. Measured on 2 cores: empty workflows 32-43/s with four, 43-52/s with one.
+    '--dynamic-config-value',
+    'matching.numTaskqueueReadPartitions=1',
+    '--dynamic-config-value',
+    'matching.numTaskqueueWritePartitions=1',
     ...devServerSearchAttributeArgs(),
   );
   return args;
