@@ -15,6 +15,8 @@ export interface CpuSnapshot {
 export interface CpuReport {
   /** Whole machine, % of all cores. */
   machineBusyPct: number;
+  /** Length of the measured interval. */
+  seconds: number;
   /** Per group, % of one core. */
   groups: Record<string, number>;
   /** The busiest processes outside the named groups ("comm pid": % of one core). */
@@ -82,6 +84,6 @@ export class CpuAccounting {
     }
     for (const g of Object.keys(groups)) groups[g] = pct(groups[g]!);
     const topOther = Object.fromEntries(others.sort((x, y) => y[1] - x[1]).slice(0, 3));
-    return { machineBusyPct: ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100, groups, topOther };
+    return { machineBusyPct: ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100, seconds, groups, topOther };
   }
 }

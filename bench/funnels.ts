@@ -13,7 +13,8 @@
  * it. Checks that every contact got exactly its two messages (nothing dropped, nothing twice).
  *
  *   tsx bench/funnels.ts [--contacts 10000] [--window 60] [--delay 5s] [--empty 1000] [--drain 1200]
- *                        [--wft N] [--la N] [--cache 4000] [--dispatcher api] [--worker-prof DIR]
+ *                        [--wft N] [--la N] [--cache 4000] [--dispatcher api]
+ *   BENCH_WORKER_NODE_ARGS: extra node flags for the worker (e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -132,9 +133,8 @@ async function main(): Promise<void> {
 
   // The production worker command, in its own process.
   const workerLog = path.join(os.tmpdir(), `zapflow-bench-worker-${process.pid}.log`);
-  // `--worker-prof DIR`: the worker writes a V8 CPU profile there when it exits (where its CPU goes).
-  const profDir = flag('worker-prof', '');
-  const nodeArgs = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  // BENCH_WORKER_NODE_ARGS: extra node flags for the worker, as in the other benches (e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`).
+  const nodeArgs = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const worker: ChildProcess = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin/zapflow.js'), 'worker'], {
     env,
     stdio: ['ignore', fs.openSync(workerLog, 'w'), fs.openSync(workerLog, 'a')],
@@ -235,7 +235,6 @@ async function main(): Promise<void> {
     sends = perPhone();
   }
   const cpuReport = cpu.report(cpuBefore, cpu.snapshot());
-  const cpuSeconds = (Date.now() - started) / 1000;
   await new Promise((r) => setTimeout(r, 2000)); // anything sent twice would show up now
   sends = perPhone();
 
@@ -300,7 +299,7 @@ async function main(): Promise<void> {
   line('dropped / sent twice', `${dropped} / ${duplicated}`);
   if (cpuReport) {
     // % of one core over the run → CPU milliseconds per click.
-    const perClick = (g: string) => `${g} ${(((cpuReport.groups[g] ?? 0) / 100) * cpuSeconds * 1000 / contacts).toFixed(1)}`;
+    const perClick = (g: string) => `${g} ${(((cpuReport.groups[g] ?? 0) / 100) * cpuReport.seconds * 1000 / contacts).toFixed(1)}`;
     line('CPU ms per click', `${['bench', 'worker', 'temporal', 'postgres', 'other'].map(perClick).join(', ')} (machine busy ${cpuReport.machineBusyPct.toFixed(0)}%; bench = API + dispatcher + clicks + provider fake)`);
   }
   line('settings', `quotas and pacing off; worker cache ${env.WORKER_MAX_CACHED_WORKFLOWS}, WFT slots ${config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS}, local activity slots ${config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES}, dispatch concurrency ${env.DISPATCH_CONCURRENCY} (dispatcher in the ${env.DISPATCHER === 'api' ? 'API process' : 'worker process'})`);
