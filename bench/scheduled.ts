@@ -13,11 +13,14 @@
  *
  * Process layout:
  *   this process   the API (in-process: only used to schedule), the Evolution fake, the measuring
- *   child "worker" the Temporal worker, wired like `zapflow worker` (serve.ts launchWorker), but
- *                  loading a workflow bundle built once by this process (so a restart does not
- *                  spend its seconds in webpack) and with room for one activity per message in
- *                  flight (`--activity-slots`): a scheduled send starts SCHEDULE_PREFIRE early and
- *                  waits in its activity for the exact time
+ *   child "worker" the Temporal worker and its schedule dispatcher, wired like `zapflow worker`
+ *                  (serve.ts launchWorker), but loading a workflow bundle built once by this
+ *                  process (so a restart does not spend its seconds in webpack). The dispatcher
+ *                  sends each message at its millisecond; the workflows wake
+ *                  SCHEDULE_SETTLE_AFTER later to confirm, and the bench waits until all have
+ *                  closed. With `--no-dispatch` (SCHEDULE_DISPATCH=false) each workflow wakes
+ *                  SCHEDULE_PREFIRE early and sends itself; the worker then gets room for one
+ *                  activity per message in flight (`--activity-slots`)
  *   temporal       `temporal server start-dev` (SQLite file, WAL + synchronous=off) on a free port
  *   postgres       a fresh database `zf_bench_<rand>` on DATABASE_URL's server, dropped at the end
  *
@@ -63,6 +66,8 @@ interface Options {
   spread: number;
   restartBefore: number;
   prefire: string;
+  dispatch: boolean;
+  settle: string;
   activitySlots: number;
   concurrency: number;
   restart: boolean;
@@ -82,8 +87,11 @@ const HELP = `tsx bench/scheduled.ts [flags]
                       pace measured with 200 warm-up schedules, plus margin; at least 30)
   --restart-before S  phase 2 restarts the worker S seconds before the minute (default 10)
   --no-restart        run phase 1 only
-  --prefire D         SCHEDULE_PREFIRE for the worker (default 3s, zapflow's default)
-  --activity-slots N  WORKER_MAX_CONCURRENT_{WORKFLOW_TASKS,ACTIVITIES,LOCAL_ACTIVITIES} (default messages + 1000)
+  --settle D          SCHEDULE_SETTLE_AFTER (default 1m, zapflow's default)
+  --no-dispatch       SCHEDULE_DISPATCH=false: every workflow wakes SCHEDULE_PREFIRE early and sends itself
+  --prefire D         SCHEDULE_PREFIRE for --no-dispatch (default 3s, zapflow's default)
+  --activity-slots N  WORKER_MAX_CONCURRENT_{WORKFLOW_TASKS,ACTIVITIES,LOCAL_ACTIVITIES} (default: zapflow's
+                      defaults; with --no-dispatch messages + 1000)
   --concurrency N     schedule-message requests in flight while scheduling (default 32)
   --json FILE         also write the results as JSON
   --drain-timeout S   wait up to S seconds after the last due time for late messages (default 600);
@@ -97,7 +105,7 @@ TEMPORAL_CLI_PATH, DATABASE_POOL_SIZE (worker pool, default 10), BENCH_LOG_LEVEL
 BENCH_WORKER_NODE_ARGS (extra node flags for the worker, e.g. --cpu-prof --cpu-prof-dir=/tmp/prof).`;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { messages: 5000, channels: 4, lead: 0, spread: 60, restartBefore: 10, prefire: '3s', activitySlots: 0, concurrency: 32, restart: true, keepDb: false, keepTmp: false, explain: false, drainTimeout: 600 };
+  const o: Options = { messages: 5000, channels: 4, lead: 0, spread: 60, restartBefore: 10, prefire: '3s', dispatch: true, settle: '1m', activitySlots: 0, concurrency: 32, restart: true, keepDb: false, keepTmp: false, explain: false, drainTimeout: 600 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     const next = () => {
@@ -124,6 +132,8 @@ function parseOptions(argv: string[]): Options {
       case '--drain-timeout': o.drainTimeout = int(); break;
       case '--no-restart': o.restart = false; break;
       case '--prefire': o.prefire = next(); break;
+      case '--settle': o.settle = next(); break;
+      case '--no-dispatch': o.dispatch = false; break;
       case '--activity-slots': o.activitySlots = int(); break;
       case '--concurrency': o.concurrency = int(); break;
       case '--json': o.json = next(); break;
@@ -135,7 +145,7 @@ function parseOptions(argv: string[]): Options {
       default: throw new Error(`unknown flag ${flag} (see --help)`);
     }
   }
-  if (!o.activitySlots) o.activitySlots = o.messages + 1000;
+  if (!o.activitySlots && !o.dispatch) o.activitySlots = o.messages + 1000;
   if (!o.lead) o.lead = 30;
   return o;
 }
@@ -316,7 +326,13 @@ interface PhaseResult {
   attempts: number;
   restartSeconds?: number;
   loadAverage?: number;
+  /** Schedule workflows of this phase that closed Completed, and when the last did (s after the last due time). */
+  workflowsCompleted?: number;
+  settledSeconds?: number;
 }
+
+const completedSchedules = async (client: Client) =>
+  (await client.workflow.count('WorkflowType = "scheduledSendWorkflow" AND ExecutionStatus = "Completed"')).count;
 
 async function runPhase(p: {
   name: string;
@@ -331,6 +347,7 @@ async function runPhase(p: {
   restart?: () => Promise<number>;
 }): Promise<PhaseResult> {
   const { opts } = p;
+  const completedBefore = await completedSchedules(p.client);
   // Scheduling goes through the dev server's single SQLite writer: measure its pace with a
   // few schedules for next year, then pick a minute the whole batch reaches in time.
   const warm = Math.min(200, opts.messages);
@@ -428,6 +445,21 @@ async function runPhase(p: {
   say(`  send rate ${result.sendsPerSecond.toFixed(0)} sends/s (first to last receipt: ${(last - first).toFixed(0)} ms)`);
   result.loadAverage = os.loadavg()[0]!;
   say(`  machine load average (1 min) at the end: ${result.loadAverage.toFixed(2)} on ${os.cpus().length} cores`);
+
+  // Every schedule's workflow must close too (with the dispatcher: SCHEDULE_SETTLE_AFTER after its time).
+  const lastDue = dueOf(phones.length - 1);
+  const settleDeadline = Date.now() + opts.drainTimeout * 1000 + 120_000;
+  for (;;) {
+    result.workflowsCompleted = (await completedSchedules(p.client)) - completedBefore;
+    if (result.workflowsCompleted >= opts.messages || Date.now() > settleDeadline) break;
+    await sleep(1_000);
+  }
+  result.settledSeconds = (Date.now() - lastDue) / 1000;
+  say(
+    `  workflows ${result.workflowsCompleted}/${opts.messages} closed Completed, the last ${result.settledSeconds.toFixed(0)} s after the last due time${
+      opts.dispatch ? ` (they wake SCHEDULE_SETTLE_AFTER ${opts.settle} after it)` : ''
+    }`,
+  );
   if (p.explain) {
     // Where the time went for the latest messages: their workflow histories, relative to their due time.
     const latest = [...receipts.entries()].map(([phone, t]) => ({ phone, late: Math.min(...t) - want.get(phone)! })).sort((a, b) => b.late - a.late).slice(0, 3);
@@ -521,6 +553,8 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     TEMPORAL_TASK_QUEUE: taskQueue,
     DATA_DIR: tmp,
     SCHEDULE_PREFIRE: opts.prefire,
+    SCHEDULE_DISPATCH: String(opts.dispatch),
+    SCHEDULE_SETTLE_AFTER: opts.settle,
     SEND_CHANNEL_PER_MINUTE: '1000000',
     SEND_CHANNEL_PER_HOUR: '1000000',
     SEND_CHANNEL_PER_DAY: '1000000',
@@ -529,11 +563,16 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     SEND_PACING_JITTER: '0',
     // The bench's two API keys schedule thousands of messages a minute.
     RATE_LIMIT_MAX: '1000000',
-    // A scheduled send holds a workflow task and a local-activity slot from SCHEDULE_PREFIRE
-    // before its time until it is out: room for every message of the minute at once.
-    WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(opts.activitySlots),
-    WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: String(opts.activitySlots),
-    WORKER_MAX_CONCURRENT_ACTIVITIES: String(opts.activitySlots),
+    // Without the dispatcher, a scheduled send holds a workflow task and a local-activity slot
+    // from SCHEDULE_PREFIRE before its time until it is out: room for every message of the
+    // minute at once. With it, the worker's defaults.
+    ...(opts.activitySlots
+      ? {
+          WORKER_MAX_CONCURRENT_WORKFLOW_TASKS: String(opts.activitySlots),
+          WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES: String(opts.activitySlots),
+          WORKER_MAX_CONCURRENT_ACTIVITIES: String(opts.activitySlots),
+        }
+      : {}),
   };
   const config: Config = loadConfig(roleEnv);
 
@@ -547,7 +586,9 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     ch.instance = `loja-${i + 1}`;
     await addChannel(benchDb.handle.db, { tenantId: ch.tenantId, provider: 'evolution', externalId: ch.instance, baseUrl: fake.url, apiKey: 'bench-evo-key' });
   }
-  say(`  senders   ${opts.channels} Evolution instances in 2 tenants, loopback fake ${fake.url}; quotas high, pacing off; SCHEDULE_PREFIRE ${opts.prefire}`);
+  say(`  senders   ${opts.channels} Evolution instances in 2 tenants, loopback fake ${fake.url}; quotas high, pacing off; ${
+      opts.dispatch ? `dispatcher on, SCHEDULE_SETTLE_AFTER ${opts.settle}` : `no dispatcher (each workflow sends), SCHEDULE_PREFIRE ${opts.prefire}`
+    }`);
 
   // The API (in this process; it only schedules).
   const apiLog = pino({ level: config.LOG_LEVEL, base: { component: 'api' } }, pino.destination(2));
@@ -573,7 +614,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   let worker = await startWorkerProcess(workerEnv, workerLog);
   cleanups.push(['worker', () => worker.stop()]);
   say(
-    `  worker    pid ${worker.pid} (zapflow worker's wiring, prebuilt bundle): ${opts.activitySlots} workflow-task / activity / local-activity slots, database pool ${config.DATABASE_POOL_SIZE}`,
+    `  worker    pid ${worker.pid} (zapflow worker's wiring, prebuilt bundle): ${config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS} workflow-task / ${config.WORKER_MAX_CONCURRENT_ACTIVITIES} activity / ${config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES} local-activity slots, database pool ${config.DATABASE_POOL_SIZE}`,
   );
 
   const results: PhaseResult[] = [];
@@ -610,8 +651,8 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     );
   }
   const target = results.every((r) => r.lateness.p99 <= 500);
-  const intact = results.every((r) => r.missing === 0 && r.duplicated === 0);
-  say(`  target p99 ≤ 500 ms: ${target ? 'met' : 'MISSED'}; nothing lost or sent twice: ${intact ? 'yes' : 'NO'}`);
+  const intact = results.every((r) => r.missing === 0 && r.duplicated === 0 && r.workflowsCompleted === r.messages);
+  say(`  target p99 ≤ 500 ms: ${target ? 'met' : 'MISSED'}; nothing lost or sent twice, every workflow completed: ${intact ? 'yes' : 'NO'}`);
   if (fs.existsSync(workerLog) && fs.statSync(workerLog).size > 0) say(`  (worker log: ${fs.readFileSync(workerLog, 'utf8').split('\n').filter(Boolean).length} lines)`);
   if (opts.json) fs.writeFileSync(opts.json, `${JSON.stringify({ options: opts, results }, null, 2)}\n`);
   return !intact;

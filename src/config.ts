@@ -143,6 +143,24 @@ export const configSchema = z.object({
   SEND_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(8),
   /** A scheduled send wakes this long before its time, prepares, and calls the provider at the exact time. */
   SCHEDULE_PREFIRE: duration('3s'),
+  /**
+   * Scheduled sends go out from the worker's schedule dispatcher, which polls PostgreSQL and
+   * calls the provider at the exact millisecond; each schedule's workflow wakes
+   * SCHEDULE_SETTLE_AFTER after its time, confirms the send and takes over (with durable
+   * retries) what the dispatcher could not do. A minute's thousands of schedules then cost
+   * no workflow task in that minute (bench:scheduled). false: each workflow wakes
+   * SCHEDULE_PREFIRE early and sends itself. Set it alike for the API and the worker.
+   */
+  SCHEDULE_DISPATCH: bool(true),
+  SCHEDULE_SETTLE_AFTER: duration('1m'),
+  /**
+   * How often a dispatcher looks for due schedules, and how far ahead it takes them (they wait
+   * in-process for their millisecond; from then on a cancel or reschedule is too late: 409).
+   */
+  SCHEDULE_DISPATCH_POLL: duration('250ms'),
+  SCHEDULE_DISPATCH_LOOKAHEAD: duration('1s'),
+  /** A dispatcher's claim older than this (its worker died mid-send) is taken over by the workflow. */
+  SCHEDULE_CLAIM_TTL: duration('2m'),
   /** Furthest ahead a message may be scheduled. */
   SCHEDULE_MAX_AHEAD: duration('90d'),
 

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
+import { startScheduleDispatcher, type ScheduleDispatcherOptions } from './activities/scheduleDispatcher';
 import { logContext, type Logger } from './log';
 import { Context } from '@temporalio/activity';
 
@@ -56,6 +57,11 @@ export interface WorkerOptions {
   maxConcurrentActivityTaskExecutions?: number;
   maxConcurrentWorkflowTaskExecutions?: number;
   maxConcurrentLocalActivityExecutions?: number;
+  /**
+   * Run a schedule dispatcher beside the worker (sends dispatched schedules at their exact
+   * time). Default: per deps.config (SCHEDULE_DISPATCH…); false: none.
+   */
+  scheduleDispatch?: ScheduleDispatcherOptions | false;
   log: Logger;
 }
 
@@ -84,6 +90,12 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     shutdownGraceTime: '10s',
   });
   const done = worker.run().finally(() => (ownConnection ? connection.close().catch(() => {}) : undefined));
+  const config = opts.deps.config;
+  const dispatchOptions =
+    opts.scheduleDispatch ?? (config?.SCHEDULE_DISPATCH ? { pollMs: config.SCHEDULE_DISPATCH_POLL, lookaheadMs: config.SCHEDULE_DISPATCH_LOOKAHEAD } : false);
+  const dispatcher = dispatchOptions ? startScheduleDispatcher(opts.deps, dispatchOptions) : undefined;
+  // A worker that stops by itself (fatal error) takes its dispatcher along.
+  void done.catch(() => {}).finally(() => dispatcher?.stop());
   let stopping: Promise<void> | undefined;
   return {
     worker,
@@ -91,6 +103,8 @@ export async function startWorker(opts: WorkerOptions): Promise<RunningWorker> {
     done,
     shutdown() {
       stopping ??= (async () => {
+        // Claims nothing more; the sends already taken go out before the worker stops.
+        await dispatcher?.stop();
         if (worker.getState() === 'RUNNING') worker.shutdown();
         await done.catch((err) => opts.log.error({ err }, 'worker stopped with an error'));
       })();

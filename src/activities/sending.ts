@@ -49,7 +49,20 @@ function failureOf(err: unknown): { type: string; message: string } | undefined 
   return undefined;
 }
 
-export function createSendingActivities(deps: ActivityDeps) {
+/** What a dispatched schedule's workflow finds after its time (activity `settleScheduledSend`). */
+export type ScheduleSettlement =
+  | { state: 'sent'; messageId?: string }
+  | { state: 'failed'; reason: string }
+  | { state: 'cancelled' }
+  | { state: 'deliver' }
+  | { state: 'wait'; ms: number };
+
+/**
+ * A schedule's one send, for its workflow's activity and for the worker's dispatcher alike:
+ * marks the row sending, delivers at `sendAt` (idempotent by the schedule's key: whoever
+ * comes second finds it sent), records the outcome on the row, then the follow-up.
+ */
+export function scheduleSender(deps: ActivityDeps) {
   const { db } = deps;
   const followUps = outboundFollowUps(deps);
 
@@ -57,6 +70,54 @@ export function createSendingActivities(deps: ActivityDeps) {
     const [row] = await db.select({ id: messages.id }).from(messages).where(eq(messages.idempotencyKey, scheduleMessageKey(scheduleId)));
     return row?.id;
   }
+
+  async function sendSchedule(params: ScheduledDelivery): Promise<DeliverResult> {
+    const moved = await transitionSchedule(db, { scheduleId: params.scheduleId, from: ['scheduled', 'sending'], to: 'sending' });
+    if (!moved) {
+      const [row] = await db.select().from(scheduledMessages).where(eq(scheduledMessages.id, params.scheduleId));
+      if (!row) throw ApplicationFailure.nonRetryable(`schedule ${params.scheduleId} not found`, 'NotFound');
+      if (row.status === 'cancelled') throw ApplicationFailure.nonRetryable('schedule was cancelled', 'ScheduleCancelled');
+      // sent or failed by an earlier attempt: deliver() below answers from the message row.
+    }
+    try {
+      const result = await deliverOrFail(deps, {
+        tenantId: params.tenantId,
+        channelId: params.channelId,
+        contactKey: params.contactKey,
+        message: params.message,
+        idempotencyKey: scheduleMessageKey(params.scheduleId),
+        notBefore: params.sendAt,
+        maxWaitMs: params.maxWaitMs,
+      });
+      await transitionSchedule(db, {
+        scheduleId: params.scheduleId,
+        from: ['scheduled', 'sending'],
+        to: 'sent',
+        set: { messageId: result.messageId, error: null },
+      });
+      await followUps.afterSend(params, result);
+      return result;
+    } catch (err) {
+      const failure = failureOf(err);
+      if (failure) {
+        await transitionSchedule(db, {
+          scheduleId: params.scheduleId,
+          from: ['scheduled', 'sending'],
+          to: 'failed',
+          set: { messageId: await messageIdOf(params.scheduleId), error: { reason: failure.type, message: failure.message } },
+        });
+      }
+      throw err;
+    }
+  }
+
+  return { sendSchedule, messageIdOf };
+}
+
+export function createSendingActivities(deps: ActivityDeps) {
+  const { db } = deps;
+  const followUps = outboundFollowUps(deps);
+  const { sendSchedule, messageIdOf } = scheduleSender(deps);
 
   return {
     /** An immediate send (`send:<messageId>` workflow): the row exists already, created by the API. */
@@ -70,55 +131,44 @@ export function createSendingActivities(deps: ActivityDeps) {
 
     /** A schedule's send: marks the row sending, delivers at `sendAt`, records the outcome. */
     async deliverScheduledMessage(params: ScheduledDelivery): Promise<DeliverResult> {
-      return withHeartbeat(async () => {
-        const moved = await transitionSchedule(db, { scheduleId: params.scheduleId, from: ['scheduled', 'sending'], to: 'sending' });
-        if (!moved) {
-          const [row] = await db.select().from(scheduledMessages).where(eq(scheduledMessages.id, params.scheduleId));
-          if (!row) throw ApplicationFailure.nonRetryable(`schedule ${params.scheduleId} not found`, 'NotFound');
-          if (row.status === 'cancelled') throw ApplicationFailure.nonRetryable('schedule was cancelled', 'ScheduleCancelled');
-          // sent or failed by an earlier attempt: deliver() below answers from the message row.
+      return withHeartbeat(() => sendSchedule(params));
+    },
+
+    /**
+     * A dispatched schedule's workflow, after its time: what became of the send. `deliver`:
+     * nobody sent it (no dispatcher ran, or one handed it back, or one died with it), so the
+     * workflow delivers it itself; `wait`: a dispatcher is on it right now.
+     */
+    async settleScheduledSend(params: { scheduleId: string; claimTtlMs: number }): Promise<ScheduleSettlement> {
+      const [row] = await db
+        .select({ status: scheduledMessages.status, claimedAt: scheduledMessages.claimedAt, messageId: scheduledMessages.messageId, error: scheduledMessages.error })
+        .from(scheduledMessages)
+        .where(eq(scheduledMessages.id, params.scheduleId));
+      if (!row) throw ApplicationFailure.nonRetryable(`schedule ${params.scheduleId} not found`, 'NotFound');
+      switch (row.status) {
+        case 'sent':
+          return { state: 'sent', messageId: row.messageId ?? undefined };
+        case 'failed':
+          return { state: 'failed', reason: String(row.error?.reason ?? 'Error') };
+        case 'cancelled':
+          return { state: 'cancelled' };
+        case 'scheduled':
+          return { state: 'deliver' };
+        case 'sending': {
+          const claimAge = row.claimedAt ? Date.now() - row.claimedAt.getTime() : Infinity;
+          return claimAge < params.claimTtlMs ? { state: 'wait', ms: params.claimTtlMs - claimAge } : { state: 'deliver' };
         }
-        try {
-          const result = await deliverOrFail(deps, {
-            tenantId: params.tenantId,
-            channelId: params.channelId,
-            contactKey: params.contactKey,
-            message: params.message,
-            idempotencyKey: scheduleMessageKey(params.scheduleId),
-            notBefore: params.sendAt,
-            maxWaitMs: params.maxWaitMs,
-          });
-          await transitionSchedule(db, {
-            scheduleId: params.scheduleId,
-            from: ['scheduled', 'sending'],
-            to: 'sent',
-            set: { messageId: result.messageId, error: null },
-          });
-          await followUps.afterSend(params, result);
-          return result;
-        } catch (err) {
-          const failure = failureOf(err);
-          if (failure) {
-            await transitionSchedule(db, {
-              scheduleId: params.scheduleId,
-              from: ['scheduled', 'sending'],
-              to: 'failed',
-              set: { messageId: await messageIdOf(params.scheduleId), error: { reason: failure.type, message: failure.message } },
-            });
-          }
-          throw err;
-        }
-      });
+      }
     },
 
     /** Reschedule accepted by the workflow: the row follows. */
-    async recordScheduleTime(params: { scheduleId: string; scheduledFor: number }): Promise<void> {
-      await setScheduleTime(db, { scheduleId: params.scheduleId, scheduledFor: new Date(params.scheduledFor) });
+    async recordScheduleTime(params: { scheduleId: string; scheduledFor: number }): Promise<boolean> {
+      return setScheduleTime(db, { scheduleId: params.scheduleId, scheduledFor: new Date(params.scheduledFor) });
     },
 
     /** Cancel accepted by the workflow: the row follows. */
-    async recordScheduleCancelled(params: { scheduleId: string }): Promise<void> {
-      await transitionSchedule(db, { scheduleId: params.scheduleId, from: ['scheduled'], to: 'cancelled' });
+    async recordScheduleCancelled(params: { scheduleId: string }): Promise<boolean> {
+      return transitionSchedule(db, { scheduleId: params.scheduleId, from: ['scheduled'], to: 'cancelled' });
     },
 
     /** A schedule whose delivery ended without a recorded outcome (e.g. an unexpected failure). */

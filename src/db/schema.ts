@@ -401,8 +401,19 @@ export const scheduledMessages = pgTable(
     updatedAt: updatedAt(),
     cancelledAt: timestamp('cancelled_at', { withTimezone: true }),
     sentAt: timestamp('sent_at', { withTimezone: true }),
+    /**
+     * Sent at its exact time by a worker's schedule dispatcher (SCHEDULE_DISPATCH), with the
+     * workflow as the durable backstop; false: the workflow sends it itself.
+     */
+    dispatch: boolean('dispatch').notNull().default(false),
+    /** When a dispatcher took the send (status `sending`); null once it handed it back to the workflow. */
+    claimedAt: timestamp('claimed_at', { withTimezone: true }),
   },
-  (t) => [index('scheduled_messages_tenant_idx').on(t.tenantId, t.status, t.scheduledFor)],
+  (t) => [
+    index('scheduled_messages_tenant_idx').on(t.tenantId, t.status, t.scheduledFor),
+    // The dispatchers' poll: pending dispatched schedules by time.
+    index('scheduled_messages_due_idx').on(t.scheduledFor).where(sql`${t.status} = 'scheduled' and ${t.dispatch}`),
+  ],
 );
 
 /**

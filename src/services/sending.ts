@@ -34,6 +34,7 @@ import type { OutboundMessage } from '../activities/providers/types';
 import { ContactPhoneKey, TenantIdKey } from '../temporal/searchAttributes';
 import type { DeliverRequest } from './delivery';
 import { bodyOf } from './delivery';
+import { scheduleWorkflowId } from '../domain/ids';
 import {
   cancelScheduleUpdate,
   rescheduleUpdate,
@@ -74,7 +75,7 @@ export interface SendInput {
 }
 
 export const sendWorkflowId = (messageId: string) => `send:${messageId}`;
-export const scheduleWorkflowId = (scheduleId: string) => `schedule:${scheduleId}`;
+export { scheduleWorkflowId };
 /** The idempotency key of an API send's message row (the delivery finds the row by it). */
 export const sendMessageKey = (messageId: string) => `send:${messageId}`;
 
@@ -242,6 +243,7 @@ export async function scheduleMessage(
       contactKey: params.input.phoneNumber,
       message: params.input.message as unknown as Record<string, unknown>,
       scheduledFor: new Date(params.scheduledFor),
+      dispatch: config.SCHEDULE_DISPATCH,
     });
     const input: ScheduledSendInput = {
       scheduleId,
@@ -251,6 +253,8 @@ export async function scheduleMessage(
       message: params.input.message,
       scheduledFor: row.scheduledFor.getTime(),
       prefireMs: config.SCHEDULE_PREFIRE,
+      // The row's flag, not today's setting: a retried request finds the row of the first.
+      ...(row.dispatch ? { settleAfterMs: config.SCHEDULE_SETTLE_AFTER, claimTtlMs: config.SCHEDULE_CLAIM_TTL } : {}),
     };
     await startScheduleWorkflow(deps, input, !params.idempotencyKey, params.now);
     return {
@@ -261,12 +265,14 @@ export async function scheduleMessage(
 }
 
 /**
- * Starts a schedule's workflow with a start delay that ends SCHEDULE_PREFIRE before its
- * time: until then the schedule costs no workflow task, no timer and no worker cache
- * (a cancel or reschedule wakes it early).
+ * Starts a schedule's workflow with a start delay that ends when it must wake: when
+ * dispatched, SCHEDULE_SETTLE_AFTER after its time (a dispatcher sends it); else
+ * SCHEDULE_PREFIRE before. Until then the schedule costs no workflow task, no timer and no
+ * worker cache (a cancel or reschedule wakes it early).
  */
 export async function startScheduleWorkflow(deps: SendingServiceDeps, input: ScheduledSendInput, closeOnFailure = false, now = Date.now()): Promise<void> {
-  const delayMs = Math.floor(input.scheduledFor - input.prefireMs - now);
+  const wakeAt = input.settleAfterMs !== undefined ? input.scheduledFor + input.settleAfterMs : input.scheduledFor - input.prefireMs;
+  const delayMs = Math.floor(wakeAt - now);
   try {
     await deps.temporal.workflow.start<typeof scheduledSendWorkflow>('scheduledSendWorkflow', {
       workflowId: scheduleWorkflowId(input.scheduleId),

@@ -27,6 +27,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createSendingActivities } from '../activities/sending';
+import { DISPATCH_RELEASED_UPDATE } from '../domain/ids';
 import type { OutboundMessage } from '../activities/providers/types';
 import type { DeliverRequest } from '../services/delivery';
 
@@ -59,6 +60,12 @@ const deliveryNow = proxyLocalActivities<SendingActivities>({
 /** Schedule row bookkeeping: short database writes. */
 const bookkeeping = proxyActivities<SendingActivities>({
   startToCloseTimeout: '15s',
+});
+
+/** A dispatched schedule's check after its time: one quick read, inside the workflow task. */
+const settling = proxyLocalActivities<SendingActivities>({
+  startToCloseTimeout: '15s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
 });
 
 export interface SendOutcome {
@@ -118,6 +125,15 @@ export interface ScheduledSendInput {
    * bookkeeping, and calls the provider at scheduledFor exactly (SCHEDULE_PREFIRE).
    */
   prefireMs: number;
+  /**
+   * Present: a worker's schedule dispatcher sends it at its time (SCHEDULE_DISPATCH); the
+   * workflow wakes this long after the time, confirms the outcome, and delivers itself only
+   * what no dispatcher did. Absent (and in workflows started before it existed): the
+   * workflow wakes prefireMs early and sends.
+   */
+  settleAfterMs?: number;
+  /** A dispatcher's claim older than this is taken over (SCHEDULE_CLAIM_TTL). */
+  claimTtlMs?: number;
 }
 
 export interface ScheduleView {
@@ -135,6 +151,8 @@ export const SCHEDULE_NOT_PENDING = 'ScheduleNotPending';
 export const cancelScheduleUpdate = defineUpdate<ScheduleView>('cancel');
 export const rescheduleUpdate = defineUpdate<ScheduleView, [{ scheduledFor: number }]>('reschedule');
 export const scheduleStateQuery = defineQuery<ScheduleView>('state');
+/** A dispatcher handed the send back (it failed in a way worth retrying): deliver now. */
+export const dispatchReleasedUpdate = defineUpdate<void>(DISPATCH_RELEASED_UPDATE);
 
 export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<ScheduleView> {
   let scheduledFor = input.scheduledFor;
@@ -147,10 +165,24 @@ export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<
   const mustBePending = () => {
     if (status !== 'scheduled') throw ApplicationFailure.nonRetryable(`schedule is ${status}`, SCHEDULE_NOT_PENDING);
   };
+  // Dispatched: the row decides (a dispatcher may have taken the send a moment ago), so the
+  // workflow changes only once the row has. Otherwise the workflow alone sends: it decides.
+  const dispatched = input.settleAfterMs !== undefined;
+  const tooLate = () => ApplicationFailure.nonRetryable('the send has begun', SCHEDULE_NOT_PENDING);
+  let handedBack = false;
 
   setHandler(
     cancelScheduleUpdate,
     async () => {
+      if (dispatched) {
+        if (!(await bookkeeping.recordScheduleCancelled({ scheduleId: input.scheduleId }))) {
+          if (status === 'cancelled') return view(); // a concurrent cancel won: same answer
+          throw tooLate();
+        }
+        status = 'cancelled';
+        generation++;
+        return view();
+      }
       status = 'cancelled';
       generation++;
       await bookkeeping.recordScheduleCancelled({ scheduleId: input.scheduleId });
@@ -161,6 +193,12 @@ export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<
   setHandler(
     rescheduleUpdate,
     async ({ scheduledFor: next }) => {
+      if (dispatched) {
+        if (!(await bookkeeping.recordScheduleTime({ scheduleId: input.scheduleId, scheduledFor: next }))) throw tooLate();
+        scheduledFor = next;
+        generation++;
+        return view();
+      }
       scheduledFor = next;
       generation++;
       await bookkeeping.recordScheduleTime({ scheduleId: input.scheduleId, scheduledFor: next });
@@ -174,17 +212,43 @@ export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<
     },
   );
   setHandler(scheduleStateQuery, view);
+  setHandler(dispatchReleasedUpdate, () => {
+    handedBack = true;
+    generation++;
+  });
+  const wakeAt = () => (dispatched ? scheduledFor + input.settleAfterMs! : scheduledFor - input.prefireMs);
 
   // Sleep until the wake-up time; a reschedule or cancel wakes the loop to look again.
   for (;;) {
-    if (status === 'cancelled') break;
-    const wait = scheduledFor - input.prefireMs - Date.now();
+    if (status === 'cancelled' || handedBack) break;
+    const wait = wakeAt() - Date.now();
     if (wait <= 0) break;
     const seen = generation;
     await condition(() => generation !== seen, wait);
     if (status === 'scheduled' && generation === seen && workflowInfo().continueAsNewSuggested) {
       await condition(allHandlersFinished);
       if (status === 'scheduled') await continueAsNew<typeof scheduledSendWorkflow>({ ...input, scheduledFor });
+    }
+  }
+
+  if (status === 'scheduled' && dispatched) {
+    status = 'sending';
+    // What did the dispatcher do? Deliver here only what nobody sent.
+    for (;;) {
+      const found = await settling.settleScheduledSend({ scheduleId: input.scheduleId, claimTtlMs: input.claimTtlMs ?? 120_000 });
+      if (found.state === 'wait') {
+        await condition(() => handedBack, found.ms);
+        continue;
+      }
+      if (found.state === 'sent') {
+        status = 'sent';
+        messageId = found.messageId;
+      } else if (found.state === 'failed') {
+        status = 'failed';
+        reason = found.reason;
+      } else if (found.state === 'cancelled') status = 'cancelled';
+      else status = 'scheduled'; // 'deliver': the workflow sends, below
+      break;
     }
   }
 

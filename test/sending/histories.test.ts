@@ -1,8 +1,11 @@
 /**
- * Real histories of the send workflows (an immediate send that retried, a schedule that
- * was rescheduled and sent, a cancelled one), replayed at once through the operator
- * command; with RECORD_HISTORIES=1 saved to test/fixtures/histories, where
- * test/replay/histories.test.ts replays them against every later change.
+ * Real histories of the send workflows (an immediate send that retried; dispatched
+ * schedules: one rescheduled and sent, one cancelled, one the dispatcher handed back after
+ * a provider error), replayed at once through the operator command; with
+ * RECORD_HISTORIES=1 saved to test/fixtures/histories, where test/replay/histories.test.ts
+ * replays them against every later change. The fixtures `sending-schedule-*.json` were
+ * recorded before the dispatcher existed (the workflow sends itself, SCHEDULE_DISPATCH=false):
+ * they stay, so that mode and workflows started before it keep replaying.
  */
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -49,12 +52,20 @@ describe('send workflow histories', () => {
     const cancelledId = `schedule:${cancelled.body.scheduleId}`;
     await world.stack.client.workflow.getHandle(cancelledId).result();
 
+    world.evolution.failNext(1, { status: 500, body: { status: 500, error: 'boom' } }, (r) => JSON.stringify(r.body).includes('5511933330004'));
+    const handedBack = await world.api('/whatsapp/schedule-message', {
+      body: { instanceName: EVO_INSTANCE, phoneNumber: '5511933330004', message: 'De novo', scheduledFor: inSeconds(1.5) },
+    });
+    const handedBackId = `schedule:${handedBack.body.scheduleId}`;
+    expect(await world.stack.client.workflow.getHandle(handedBackId).result()).toMatchObject({ status: 'sent' });
+
     const dir = process.env.RECORD_HISTORIES === '1' ? FIXTURES : fs.mkdtempSync(path.join(os.tmpdir(), 'zapflow-histories-'));
     const written: string[] = [];
     for (const [name, workflowId, workflowType] of [
       ['sending-send-retried', sendId, 'sendMessageWorkflow'],
-      ['sending-schedule-rescheduled', laterId, 'scheduledSendWorkflow'],
-      ['sending-schedule-cancelled', cancelledId, 'scheduledSendWorkflow'],
+      ['sending-dispatched-rescheduled', laterId, 'scheduledSendWorkflow'],
+      ['sending-dispatched-cancelled', cancelledId, 'scheduledSendWorkflow'],
+      ['sending-dispatched-handed-back', handedBackId, 'scheduledSendWorkflow'],
     ] as const) {
       const file = path.join(dir, `${name}.json`);
       fs.writeFileSync(file, `${JSON.stringify({ workflowId, workflowType, history: exportHistory(workflowId) }, null, 1)}\n`);
@@ -62,7 +73,7 @@ describe('send workflow histories', () => {
     }
     const check = await runCli(['workflows', 'check-replay', ...written]);
     expect(check.stderr).toBe('');
-    expect(check.stdout).toMatch(/replayed 3 histories: 3 ok, 0 failed/);
+    expect(check.stdout).toMatch(/replayed 4 histories: 4 ok, 0 failed/);
     expect(check.code).toBe(0);
   }, 240_000);
 });

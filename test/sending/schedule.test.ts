@@ -13,18 +13,21 @@ const body = (phoneNumber: string, scheduledFor: string, message = 'Lembrete: su
   scheduledFor,
 });
 
-describe('scheduled sends', () => {
+describe.each([
+  ['a worker dispatcher sends them, their workflows settle', true],
+  ['their workflows send them (SCHEDULE_DISPATCH=false)', false],
+])('scheduled sends: %s', (_mode, dispatched) => {
   let world: SendingWorld;
   const schedule = (b: Record<string, unknown>) => world.api('/whatsapp/schedule-message', { body: b });
   const result = (scheduleId: string) => world.stack.client.workflow.getHandle(`schedule:${scheduleId}`).result();
 
   beforeAll(async () => {
-    world = await startSendingWorld();
+    world = await startSendingWorld({ env: { SCHEDULE_DISPATCH: String(dispatched) } });
   });
   afterAll(() => world.close());
 
   it('sends a scheduled message at its time, not before, and shows it as sent', async () => {
-    const at = inSeconds(2);
+    const at = inSeconds(3);
     const res = await schedule(body('5511955550001', at));
     expect(res.status).toBe(202);
     expect(res.body).toEqual({ success: true, scheduleId: expect.any(String), scheduledFor: at, message: 'Mensagem agendada com sucesso' });
@@ -38,10 +41,13 @@ describe('scheduled sends', () => {
     expect(after.body.schedule).toMatchObject({ status: 'sent', messageId: expect.any(String), messageStatus: 'sent', sentAt: expect.any(String) });
     const message = await world.api(`/whatsapp/messages/${after.body.schedule.messageId}`);
     expect(message.body.message).toMatchObject({ status: 'sent', providerMessageId: sent!.providerMessageId, body: 'Lembrete: sua consulta é amanhã às 10h.' });
+    // Who sent it: the dispatcher claims its rows; a workflow that sends claims nothing.
+    const row = await scheduleRow(world, res.body.scheduleId);
+    expect({ dispatch: row!.dispatch, claimed: row!.claimedAt !== null }).toEqual({ dispatch: dispatched, claimed: dispatched });
   });
 
   it('cancels a pending schedule (again: same answer), and nothing is sent', async () => {
-    const res = await schedule(body('5511955550002', inSeconds(2)));
+    const res = await schedule(body('5511955550002', inSeconds(3)));
     const cancel = await world.api(`/whatsapp/schedules/${res.body.scheduleId}`, { method: 'DELETE' });
     expect(cancel.status).toBe(200);
     expect(cancel.body.schedule).toMatchObject({ status: 'cancelled', cancelledAt: expect.any(String) });

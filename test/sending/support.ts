@@ -10,11 +10,12 @@ import { getJson, postJson } from '../support/http';
 import { seedTenantWithChannel, startStack, type Stack } from '../support/stack';
 import { addChannel } from '../../src/services/channels';
 
-/** Tests pace nothing and start scheduled sends a moment early. */
+/** Tests pace nothing, start scheduled sends a moment early, and settle dispatched ones a second after. */
 export const FAST_SENDING: Record<string, string> = {
   SEND_PACING_MIN_GAP: '0',
   SEND_PACING_JITTER: '0',
   SCHEDULE_PREFIRE: '300ms',
+  SCHEDULE_SETTLE_AFTER: '1s',
 };
 
 export interface SendingWorld {

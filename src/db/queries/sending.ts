@@ -467,11 +467,42 @@ export async function transitionSchedule(
   return rows.length > 0;
 }
 
-export async function setScheduleTime(db: Db, params: { scheduleId: string; scheduledFor: Date }): Promise<void> {
-  await db
+/** Moves a pending schedule to a new time; false when it is no longer pending (a dispatcher took it). */
+export async function setScheduleTime(db: Db, params: { scheduleId: string; scheduledFor: Date }): Promise<boolean> {
+  const rows = await db
     .update(scheduledMessages)
     .set({ scheduledFor: params.scheduledFor, updatedAt: sql`now()` })
-    .where(and(eq(scheduledMessages.id, params.scheduleId), eq(scheduledMessages.status, 'scheduled')));
+    .where(and(eq(scheduledMessages.id, params.scheduleId), eq(scheduledMessages.status, 'scheduled')))
+    .returning({ id: scheduledMessages.id });
+  return rows.length > 0;
+}
+
+/**
+ * A dispatcher takes the dispatched schedules due by `until` (status `sending`, claimed now).
+ * SKIP LOCKED: several workers' dispatchers never take the same one; a cancel or reschedule
+ * (which need `scheduled`) and a claim cannot both win.
+ */
+export async function claimDueSchedules(db: Db, params: { until: Date; limit: number }): Promise<ScheduleRow[]> {
+  return db
+    .update(scheduledMessages)
+    .set({ status: 'sending', claimedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(
+      inArray(
+        scheduledMessages.id,
+        sql`(select id from ${scheduledMessages} where ${scheduledMessages.status} = 'scheduled' and ${scheduledMessages.dispatch}
+          and ${scheduledMessages.scheduledFor} <= ${params.until.toISOString()}::timestamptz
+          order by ${scheduledMessages.scheduledFor} limit ${params.limit} for update skip locked)`,
+      ),
+    )
+    .returning();
+}
+
+/** A dispatcher hands a claimed send to its workflow (it failed in a way worth retrying). */
+export async function releaseScheduleClaim(db: Db, params: { scheduleId: string }): Promise<void> {
+  await db
+    .update(scheduledMessages)
+    .set({ claimedAt: null, updatedAt: sql`now()` })
+    .where(and(eq(scheduledMessages.id, params.scheduleId), eq(scheduledMessages.status, 'sending')));
 }
 
 // ─── API lookups ───
