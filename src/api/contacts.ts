@@ -8,7 +8,7 @@ import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/client';
 import { parseDuration } from '../domain/duration';
-import { canonicalPhone } from '../domain/phone';
+import { phoneFromClient } from '../domain/phone';
 import { aiStatus } from '../services/ai';
 import type { Config } from '../config';
 import {
@@ -59,7 +59,7 @@ const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction
 function contactKeyOf(req: Request): string {
   const raw = String(req.params.phone ?? '').trim();
   if (!raw) throw new ApiError('bad_request', 'contact phone required');
-  return canonicalPhone(raw) ?? raw;
+  return phoneFromClient(raw) ?? raw;
 }
 
 function translate(err: unknown): never {
@@ -141,7 +141,7 @@ export function contactsRouter(deps: { db: Db; temporal: Client; config: Config 
     '/conversations/ai-calls',
     handle(async (req, res) => {
       const query = z.object({ contact: z.string().optional(), limit: z.coerce.number().int().min(1).max(500).default(100) }).parse(req.query);
-      const contactKey = query.contact ? (canonicalPhone(query.contact) ?? query.contact) : undefined;
+      const contactKey = query.contact ? (phoneFromClient(query.contact) ?? query.contact) : undefined;
       res.json({ calls: await listInteractions(deps.db, { tenantId: tenantOf(res), contactKey, limit: query.limit }) });
     }),
   );

@@ -9,7 +9,7 @@ import type { Db } from '../db/client';
 import { getFunnelRun, listFunnelRuns } from '../db/queries/funnels';
 import { FUNNEL_RUN_STATUSES } from '../db/schema';
 import { parseDuration } from '../domain/duration';
-import { canonicalPhone } from '../domain/phone';
+import { phoneFromClient } from '../domain/phone';
 import { FunnelHasActiveRuns, FunnelNotFound, FunnelService, type FunnelTriggerCache } from '../services/funnels';
 import { tenantOf } from './auth';
 import { ApiError } from './errors';
@@ -101,7 +101,7 @@ export function funnelsRouter(deps: { db: Db; temporal: Client; funnelTriggers?:
     '/funnel-runs',
     handle(async (req, res) => {
       const query = funnelRunsQuerySchema.parse(req.query);
-      const contactKey = query.contact ? (canonicalPhone(query.contact) ?? query.contact) : undefined;
+      const contactKey = query.contact ? (phoneFromClient(query.contact) ?? query.contact) : undefined;
       const runs = await listFunnelRuns(deps.db, { tenantId: tenantOf(res), ...query, contactKey });
       res.json({ runs });
     }),

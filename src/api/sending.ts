@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { canonicalPhone } from '../domain/phone';
+import { phoneFromClient } from '../domain/phone';
 import type { Logger } from '../log';
 import type { OutboundMessage } from '../activities/providers/types';
 import {
@@ -25,11 +25,11 @@ import { ApiError } from './errors';
 
 // ─── schemas ───
 
-/** Digits with country code; a Brazilian mobile with or without its ninth digit is one key. */
+/** Digits with country code (Brazil's added to a national number); a Brazilian mobile with or without its ninth digit is one key. */
 const phoneSchema = z.string({ message: 'is required' }).transform((value, ctx) => {
-  const phone = canonicalPhone(value);
+  const phone = phoneFromClient(value);
   if (!phone) {
-    ctx.addIssue({ code: 'custom', message: 'must be a phone number with country code, e.g. +55 11 99999-0001' });
+    ctx.addIssue({ code: 'custom', message: 'must be a phone number, e.g. +55 11 99999-0001 or (11) 99999-0001' });
     return z.NEVER;
   }
   return phone;

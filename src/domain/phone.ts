@@ -49,3 +49,32 @@ export function contactKey(identity: { phone?: string; lid?: string; userId?: st
 export function isPhoneKey(key: string): boolean {
   return /^\d+$/.test(key);
 }
+
+/** Brazilian area codes (DDD) in use. */
+const BRAZIL_DDD = new Set(
+  [11, 12, 13, 14, 15, 16, 17, 18, 19, 21, 22, 24, 27, 28, 31, 32, 33, 34, 35, 37, 38, 41, 42, 43, 44, 45, 46, 47, 48, 49, 51, 53, 54, 55, 61, 62, 63, 64, 65, 66, 67, 68, 69, 71, 73, 74, 75, 77, 79, 81, 82, 83, 84, 85, 86, 87, 88, 89, 91, 92, 93, 94, 95, 96, 97, 98, 99].map(String),
+);
+
+/** A Brazilian number as Brazilians write it: DDD + a 9-digit mobile or an 8-digit number. */
+function isBrazilianNational(digits: string): boolean {
+  if (!BRAZIL_DDD.has(digits.slice(0, 2))) return false;
+  const subscriber = digits.slice(2);
+  return (subscriber.length === 9 && subscriber.startsWith('9')) || (subscriber.length === 8 && /^[2-9]/.test(subscriber));
+}
+
+/**
+ * A phone typed by a person or sent by an API client. With `+` or `00` it is international
+ * as given. Without them, a Brazilian national number ("(11) 98888-7777", "011 98888-7777",
+ * "31 8888-7777") gets the country code 55: zapflow's users are Brazilian, and sending
+ * "11988887777" as is would go to a +1 number. Anything else is taken as digits with
+ * country code. Provider payloads always carry the country code: use canonicalPhone there.
+ */
+export function phoneFromClient(input: string): string | null {
+  const trimmed = input.trim();
+  let digits = digitsOf(trimmed);
+  if (trimmed.startsWith('+')) return canonicalPhone(digits);
+  if (digits.startsWith('00')) return canonicalPhone(digits.slice(2));
+  if (digits.startsWith('0') && isBrazilianNational(digits.slice(1))) digits = digits.slice(1); // trunk prefix
+  if (isBrazilianNational(digits)) return canonicalPhone(`55${digits}`);
+  return canonicalPhone(digits);
+}

@@ -43,8 +43,8 @@ describe('sending API', () => {
     expect(view.body.message.attempts).toEqual([expect.objectContaining({ attempt: 1, outcome: 'sent', providerMessageId: sent.providerMessageId })]);
   });
 
-  it('normalises the phone: with or without the ninth digit, +, spaces and dashes are one contact', async () => {
-    const forms = ['+55 31 98888-7001', '553188887001', '55 (31) 9 8888-7001', '+5531988887001'];
+  it('normalises the phone: with or without the ninth digit or the country code, +, spaces and dashes are one contact', async () => {
+    const forms = ['+55 31 98888-7001', '553188887001', '55 (31) 9 8888-7001', '+5531988887001', '(31) 98888-7001', '31 8888-7001'];
     for (const phoneNumber of forms) expect((await send(text(phoneNumber))).status).toBe(200);
     await eventually(async () => sentTo(world, '5531988887001').length === forms.length, 15_000, 'all sent');
     const rows = await world.stack.db.db.select().from(contacts).where(eq(contacts.tenantId, world.tenant.tenant.id));
