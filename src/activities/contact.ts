@@ -1,9 +1,7 @@
 import { getTenant } from '../db/queries/channels';
 import { optOutContact } from '../db/queries/contacts';
+import { DEFAULT_OPT_OUT_CONFIRMATION } from '../domain/text';
 import { deliverOrFail, type ActivityDeps } from './deps';
-
-export const DEFAULT_OPT_OUT_CONFIRMATION =
-  'Pronto! Você não receberá mais mensagens automáticas. Se mudar de ideia, é só nos chamar.';
 
 /** Activities of the contact workflow. */
 export function createContactActivities(deps: ActivityDeps) {

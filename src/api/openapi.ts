@@ -9,6 +9,7 @@ import { envelopeSchema as metaEnvelope } from '../ingest/parse/meta';
 import { createKeyBody, createTenantBody } from './admin';
 import { funnelRunsQuerySchema } from './funnels';
 import { rescheduleBodySchema, scheduleMessageBodySchema, sendMessageBodySchema } from './sending';
+import { tenantSettingsInput } from '../services/tenantSettings';
 
 type Json = Record<string, unknown>;
 
@@ -109,6 +110,15 @@ function build(): Json {
         get: tenantScoped({ tags: ['sending'], summary: 'a schedule', responses: { '200': ok('schedule'), ...errors(404) } }),
         patch: tenantScoped({ tags: ['sending'], summary: 'reschedule', requestBody: jsonBody(rescheduleBodySchema), responses: { '200': ok('rescheduled'), ...errors(400, 404, 409) } }),
         delete: tenantScoped({ tags: ['sending'], summary: 'cancel (409 once sent)', responses: { '200': ok('cancelled'), ...errors(404, 409) } }),
+      },
+      '/api/settings': {
+        get: tenantScoped({ tags: ['settings'], summary: "the tenant's settings, defaults filled in", responses: { '200': ok('settings') } }),
+        patch: tenantScoped({
+          tags: ['settings'],
+          summary: 'change timezone, admin contact, opt-out keywords and confirmation, daily send quota (null: back to the default)',
+          requestBody: jsonBody(tenantSettingsInput),
+          responses: { '200': ok('settings'), ...errors(400) },
+        }),
       },
       '/admin/tenants': {
         get: { tags: ['admin'], security: [{ adminKey: [] }], summary: 'list tenants', responses: { '200': ok('tenants'), ...errors(401) } },

@@ -11,6 +11,7 @@ import { webhookRouter } from './webhooks';
 import { funnelsRouter } from './funnels';
 import { sendingRouter } from './sending';
 import { contactsRouter } from './contacts';
+import { settingsRouter } from './settings';
 import type { FunnelTriggerCache } from '../services/funnels';
 
 export interface RouteDeps {
@@ -25,7 +26,7 @@ export interface RouteDeps {
 
 /** Tenant-scoped resources under /api: JSON bodies, an API key on every route. */
 function tenantRouters(deps: RouteDeps): Router[] {
-  return [funnelsRouter(deps), sendingRouter(deps), contactsRouter(deps)];
+  return [funnelsRouter(deps), sendingRouter(deps), contactsRouter(deps), settingsRouter(deps)];
 }
 
 /** Every router of the public API, in mount order. */

@@ -13,6 +13,9 @@ export function normaliseForMatch(text: string): string {
 
 export const DEFAULT_OPT_OUT_KEYWORDS = ['PARE', 'STOP', 'SAIR', 'CANCELAR', 'DESCADASTRAR'];
 
+/** The one message an opted-out contact still gets (tenant setting `optOutConfirmation` overrides). */
+export const DEFAULT_OPT_OUT_CONFIRMATION = 'Pronto! Você não receberá mais mensagens automáticas. Se mudar de ideia, é só nos chamar.';
+
 /** True when the whole message is an opt-out keyword (punctuation around it ignored: "Pare!"). */
 export function isOptOut(text: string | undefined, keywords: string[]): boolean {
   if (!text) return false;

@@ -1,0 +1,112 @@
+/**
+ * A tenant's own settings through the API (`GET`/`PATCH /api/settings`): timezone, the admin
+ * contact that hears about handovers and failed funnel runs, opt-out keywords and the
+ * confirmation, the tenant's daily send quota. Conversation settings (AI, follow-ups) have
+ * their own resource. `null` removes a setting (back to the default).
+ */
+import { eq, sql } from 'drizzle-orm';
+import { z } from 'zod';
+import type { Config } from '../config';
+import type { Db } from '../db/client';
+import { findTenantChannel } from '../db/queries/sending';
+import { channels, tenants, type SendLimitsSetting, type TenantSettings } from '../db/schema';
+import { phoneFromClient } from '../domain/phone';
+import { DEFAULT_OPT_OUT_CONFIRMATION, DEFAULT_OPT_OUT_KEYWORDS } from '../domain/text';
+
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const phoneNumber = z.string().transform((value, ctx) => {
+  const phone = phoneFromClient(value);
+  if (!phone) {
+    ctx.addIssue({ code: 'custom', message: 'must be a phone number, e.g. +55 11 99999-0001' });
+    return z.NEVER;
+  }
+  return phone;
+});
+
+export const tenantSettingsInput = z
+  .object({
+    timezone: z.string().refine(isTimeZone, 'must be an IANA time zone, e.g. America/Sao_Paulo').optional(),
+    /** Who zapflow tells about handovers and failed funnel runs: a number, and the channel to write from. */
+    adminContact: z.object({ instanceName: z.string().trim().min(1, 'is required'), phoneNumber }).strict().nullable().optional(),
+    optOutKeywords: z.array(z.string().trim().min(1).max(40)).min(1).max(50).nullable().optional(),
+    optOutConfirmation: z.string().trim().min(1).max(1_000).nullable().optional(),
+    sendLimits: z.object({ perDay: z.number().int().min(0) }).strict().nullable().optional(),
+  })
+  .strict();
+
+export type TenantSettingsInput = z.input<typeof tenantSettingsInput>;
+
+export interface TenantSettingsView {
+  timezone: string;
+  adminContact: { instanceName: string; phoneNumber: string } | null;
+  optOutKeywords: string[];
+  optOutConfirmation: string;
+  /** perDay: 0 = unlimited; the SEND_TENANT_PER_DAY default unless set. */
+  sendLimits: { perDay: number };
+}
+
+/** A field the client sent that cannot be used; the API answers 400 with its path. */
+export class SettingsInvalid extends Error {
+  constructor(
+    readonly path: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function tenantSettingsView(db: Db, config: Config, tenantId: string): Promise<TenantSettingsView> {
+  const [tenant] = await db.select({ timezone: tenants.timezone, settings: tenants.settings }).from(tenants).where(eq(tenants.id, tenantId));
+  const settings: TenantSettings = tenant?.settings ?? {};
+  let adminContact: TenantSettingsView['adminContact'] = null;
+  if (settings.adminContact?.channelId) {
+    const [channel] = await db.select({ externalId: channels.externalId }).from(channels).where(eq(channels.id, settings.adminContact.channelId));
+    if (channel) adminContact = { instanceName: channel.externalId, phoneNumber: settings.adminContact.phone };
+  }
+  const limits = settings.sendLimits as SendLimitsSetting | undefined;
+  return {
+    timezone: tenant?.timezone ?? 'America/Sao_Paulo',
+    adminContact,
+    optOutKeywords: settings.optOutKeywords?.length ? settings.optOutKeywords : DEFAULT_OPT_OUT_KEYWORDS,
+    optOutConfirmation: settings.optOutConfirmation ?? DEFAULT_OPT_OUT_CONFIRMATION,
+    sendLimits: { perDay: limits?.perDay ?? config.SEND_TENANT_PER_DAY },
+  };
+}
+
+/** Validates (ZodError: 400 with paths), merges into the stored settings, returns the new view. */
+export async function updateTenantSettings(db: Db, config: Config, tenantId: string, body: unknown): Promise<TenantSettingsView> {
+  const input = tenantSettingsInput.parse(body ?? {});
+  let admin: { channelId: string; phone: string } | null | undefined;
+  if (input.adminContact) {
+    const channel = await findTenantChannel(db, { tenantId, instanceName: input.adminContact.instanceName });
+    if (!channel) throw new SettingsInvalid('adminContact.instanceName', `no channel "${input.adminContact.instanceName}" for this tenant`);
+    admin = { channelId: channel.id, phone: input.adminContact.phoneNumber };
+  } else admin = input.adminContact;
+
+  await db.transaction(async (tx) => {
+    const [t] = await tx.select({ settings: tenants.settings }).from(tenants).where(eq(tenants.id, tenantId)).for('update');
+    const next: TenantSettings = { ...(t?.settings ?? {}) };
+    const apply = <K extends keyof TenantSettings>(key: K, value: TenantSettings[K] | null | undefined) => {
+      if (value === undefined) return;
+      if (value === null) delete next[key];
+      else next[key] = value;
+    };
+    apply('adminContact', admin);
+    apply('optOutKeywords', input.optOutKeywords);
+    apply('optOutConfirmation', input.optOutConfirmation);
+    apply('sendLimits', input.sendLimits === null ? null : input.sendLimits ? { ...(next.sendLimits as object | undefined), ...input.sendLimits } : undefined);
+    await tx
+      .update(tenants)
+      .set({ settings: next, ...(input.timezone ? { timezone: input.timezone } : {}), updatedAt: sql`now()` })
+      .where(eq(tenants.id, tenantId));
+  });
+  return tenantSettingsView(db, config, tenantId);
+}
