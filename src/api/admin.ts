@@ -1,13 +1,14 @@
 /**
- * /admin: tenants and their API keys, for the operator (ADMIN_API_KEY). Keys are shown
- * once, stored hashed, revocable. Without ADMIN_API_KEY the admin routes do not exist.
+ * /admin: tenants, their API keys and channels, for the operator (ADMIN_API_KEY). Keys are
+ * shown once, stored hashed, revocable; channel credentials are written, never read back.
+ * Without ADMIN_API_KEY the admin routes do not exist.
  */
 import express, { Router, type NextFunction, type Request, type Response } from 'express';
 import { z } from 'zod';
 import { and, asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
 import { apiKeys, tenants } from '../db/schema';
-import { addChannel, addChannelSchema, ChannelConflict } from '../services/channels';
+import { addChannel, addChannelSchema, ChannelConflict, ChannelNotFound, listChannels, updateChannel } from '../services/channels';
 import { createApiKey, createTenant, revokeApiKey } from '../services/tenants';
 import { safeEqual } from '../ingest/verify';
 import { ApiError } from './errors';
@@ -19,6 +20,7 @@ export const createTenantBody = z.object({
 export const createKeyBody = z.object({ name: z.string().trim().min(1).max(60).default('default') });
 const tenantParam = z.object({ id: z.uuid({ message: 'must be a tenant id (uuid)' }) });
 const keyParam = z.object({ id: z.uuid({ message: 'must be an API key id (uuid)' }) });
+const channelParam = z.object({ id: z.uuid({ message: 'must be a channel id (uuid)' }) });
 
 type Handler = (req: Request, res: Response) => Promise<void>;
 const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
@@ -88,6 +90,25 @@ export function adminRouter(deps: { db: Db; adminKey?: string; bodyLimit: string
         res.status(201).json({ channelId: channel.id, tenantId: channel.tenantId, provider: channel.provider, externalId: channel.externalId });
       } catch (err) {
         if (err instanceof ChannelConflict) throw new ApiError('conflict', err.message);
+        throw err;
+      }
+    }),
+  );
+  router.get(
+    '/admin/tenants/:id/channels',
+    handle(async (req, res) => {
+      const { id } = tenantParam.parse(req.params);
+      res.json({ channels: await listChannels(deps.db, { tenantId: id }) });
+    }),
+  );
+  router.patch(
+    '/admin/channels/:id',
+    handle(async (req, res) => {
+      const { id } = channelParam.parse(req.params);
+      try {
+        res.json({ channel: await updateChannel(deps.db, { channel: id, change: req.body }) });
+      } catch (err) {
+        if (err instanceof ChannelNotFound) throw new ApiError('not_found', err.message);
         throw err;
       }
     }),

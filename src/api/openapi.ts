@@ -10,6 +10,7 @@ import { createKeyBody, createTenantBody } from './admin';
 import { funnelRunsQuerySchema } from './funnels';
 import { rescheduleBodySchema, scheduleMessageBodySchema, sendMessageBodySchema } from './sending';
 import { tenantSettingsInput } from '../services/tenantSettings';
+import { updateChannelSchema } from '../services/channels';
 
 type Json = Record<string, unknown>;
 
@@ -128,6 +129,21 @@ function build(): Json {
         parameters: [idParam()],
         post: { tags: ['admin'], security: [{ adminKey: [] }], summary: 'a new API key (shown once)', requestBody: jsonBody(createKeyBody), responses: { '201': ok('created'), ...errors(400, 401, 404) } },
         get: { tags: ['admin'], security: [{ adminKey: [] }], summary: "a tenant's keys (never the keys themselves)", responses: { '200': ok('keys'), ...errors(401) } },
+      },
+      '/admin/tenants/{id}/channels': {
+        parameters: [idParam()],
+        get: { tags: ['admin'], security: [{ adminKey: [] }], summary: "a tenant's channels (which credentials are set, never their values)", responses: { '200': ok('channels'), ...errors(401) } },
+        post: { tags: ['admin'], security: [{ adminKey: [] }], summary: 'add a channel', responses: { '201': ok('created'), ...errors(400, 401, 409) } },
+      },
+      '/admin/channels/{id}': {
+        parameters: [idParam()],
+        patch: {
+          tags: ['admin'],
+          security: [{ adminKey: [] }],
+          summary: 'change credentials, groups, the LancePilot field mapping, quotas and pacing (settings merged; null removes)',
+          requestBody: jsonBody(updateChannelSchema),
+          responses: { '200': ok('channel'), ...errors(400, 401, 404) },
+        },
       },
       '/admin/api-keys/{id}': { parameters: [idParam()], delete: { tags: ['admin'], security: [{ adminKey: [] }], summary: 'revoke a key', responses: { '204': ok('revoked'), ...errors(401, 404) } } },
     },

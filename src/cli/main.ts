@@ -7,7 +7,8 @@ import { ZodError } from 'zod';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { logger } from '../log';
 import { openDatabase } from '../runtime';
-import { addChannel, ChannelConflict } from '../services/channels';
+import fs from 'node:fs';
+import { addChannel, ChannelConflict, ChannelNotFound, listChannels, updateChannel } from '../services/channels';
 import { createApiKey, createTenant, revokeApiKey } from '../services/tenants';
 import { PROVIDERS, WEBHOOK_EVENT_STATUSES, type WebhookEventStatus } from '../db/schema';
 import { listWebhookEvents } from '../db/queries/events';
@@ -150,6 +151,69 @@ export function buildProgram(): Command {
         else process.stdout.write(`channel ${channel.id} (${channel.provider} ${channel.externalId})\n`);
       }),
     );
+  channels
+    .command('list')
+    .description("list channels (which credentials are set, never their values)")
+    .option('--tenant <id>', 'only this tenant')
+    .option('--json', 'print one JSON document')
+    .action((opts: { tenant?: string; json?: boolean }) =>
+      withDb(async (db) => {
+        const rows = await listChannels(db.db, { tenantId: opts.tenant });
+        if (opts.json) printJson(rows);
+        else
+          printTable(
+            rows.map((r) => ({ ...r, credentialsSet: r.credentialsSet.join(','), settings: JSON.stringify(r.settings) })),
+            ['channelId', 'tenantId', 'provider', 'externalId', 'name', 'credentialsSet', 'settings'],
+          );
+      }),
+    );
+  channels
+    .command('update')
+    .description("change a channel's credentials, groups, LancePilot mapping or quotas (the running API applies it within 10 s)")
+    .argument('<channel>', 'channel id or external id (instance name, phone_number_id, account)')
+    .option('--name <name>', 'display name')
+    .option('--base-url <url>', 'provider base URL')
+    .option('--api-key <key>', 'Evolution apikey')
+    .option('--webhook-secret <secret>', 'secret Evolution/LancePilot send with webhooks')
+    .option('--app-secret <secret>', 'Meta app secret')
+    .option('--verify-token <token>', 'Meta webhook verify token')
+    .option('--access-token <token>', 'Meta / LancePilot access token')
+    .option('--workspace-id <id>', 'LancePilot workspace id')
+    .option('--allow-groups', 'let group messages trigger automation')
+    .option('--no-allow-groups', 'group messages trigger nothing')
+    .option('--lancepilot-mapping <json>', 'LancePilot webhook field mapping, as JSON or @file (merged; "null" removes it)')
+    .option('--send-limits <json>', '{"perMinute","perHour","perDay","minGapMs","jitterMs"} for this channel (merged; "null" removes)')
+    .option('--json', 'print one JSON document')
+    .action((channel: string, opts: Record<string, string | boolean | undefined>) =>
+      withDb(async (db) => {
+        const json = (flag: string, value: string | boolean | undefined) => {
+          if (typeof value !== 'string') return undefined;
+          const text = value.startsWith('@') ? fs.readFileSync(value.slice(1), 'utf8') : value;
+          try {
+            return JSON.parse(text) as unknown;
+          } catch (err) {
+            throw new CliError(`${flag}: not JSON (${(err as Error).message})`, 2);
+          }
+        };
+        const change: Record<string, unknown> = {
+          name: opts.name,
+          baseUrl: opts.baseUrl,
+          apiKey: opts.apiKey,
+          webhookSecret: opts.webhookSecret,
+          appSecret: opts.appSecret,
+          verifyToken: opts.verifyToken,
+          accessToken: opts.accessToken,
+          workspaceId: opts.workspaceId,
+          // Defined as --allow-groups then --no-allow-groups: unset unless one is given.
+          allowGroups: typeof opts.allowGroups === 'boolean' ? opts.allowGroups : undefined,
+          lancepilotMapping: json('--lancepilot-mapping', opts.lancepilotMapping),
+          sendLimits: json('--send-limits', opts.sendLimits),
+        };
+        const view = await updateChannel(db.db, { channel, change: Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) });
+        if (opts.json) printJson(view);
+        else process.stdout.write(`channel ${view.channelId} (${view.provider} ${view.externalId}) updated\nsettings ${JSON.stringify(view.settings)}\n`);
+      }),
+    );
   registerOperateCommands(program, { config, withDb });
 
   const events = program.command('events').description('inspect stored webhook events');
@@ -188,7 +252,7 @@ export function buildProgram(): Command {
 function explain(err: unknown): { message: string; code: number } {
   if (err instanceof CliError) return { message: err.message, code: err.exitCode };
   if (err instanceof ConfigError) return { message: err.message, code: 1 };
-  if (err instanceof ChannelConflict) return { message: err.message, code: 1 };
+  if (err instanceof ChannelConflict || err instanceof ChannelNotFound) return { message: err.message, code: 1 };
   if (err instanceof ZodError) {
     return { message: zodIssues(err).map((i) => `--${i.path.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ${i.message}`).join('; '), code: 2 };
   }

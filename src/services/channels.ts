@@ -1,7 +1,9 @@
+import { and, asc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client';
-import { channels, PROVIDERS } from '../db/schema';
+import { channels, PROVIDERS, type ChannelSettings } from '../db/schema';
 import { getTenant } from '../db/queries/channels';
+import { lancePilotMappingSchema } from '../ingest/parse/lancepilot';
 
 /** Public base URLs; per channel overridable (tests and staging point them anywhere). */
 export const DEFAULT_BASE_URLS: Record<string, string | undefined> = {
@@ -67,4 +69,104 @@ export async function addChannel(db: Db, input: AddChannelInput) {
     throw new ChannelConflict(`a ${value.provider} channel with external id "${value.externalId}" already exists`);
   }
   return rows[0]!;
+}
+
+const secret = z.string().min(1).nullable().optional();
+const limit = z.number().int().min(0);
+
+/**
+ * A channel's changes (`zapflow channels update`, `PATCH /admin/channels/:id`): credentials
+ * (null removes one), display name, base URL, whether groups trigger automation, the
+ * LancePilot field mapping (so a captured webhook shape is supported by configuration), and
+ * the channel's quotas and pacing (`sendLimits`, overriding SEND_CHANNEL_* and SEND_PACING_*;
+ * null: back to those). Settings are merged; the running API reads them within 10 s.
+ */
+export const updateChannelSchema = z
+  .object({
+    name: z.string().trim().min(1).nullable().optional(),
+    baseUrl: z.url().optional(),
+    apiKey: secret,
+    webhookSecret: secret,
+    appSecret: secret,
+    verifyToken: secret,
+    accessToken: secret,
+    workspaceId: secret,
+    allowGroups: z.boolean().optional(),
+    lancepilotMapping: lancePilotMappingSchema.partial().strict().nullable().optional(),
+    sendLimits: z
+      .object({ perMinute: limit, perHour: limit, perDay: limit, minGapMs: limit, jitterMs: limit })
+      .partial()
+      .strict()
+      .nullable()
+      .optional(),
+  })
+  .strict();
+export type UpdateChannelInput = z.input<typeof updateChannelSchema>;
+
+const CREDENTIAL_KEYS = ['apiKey', 'webhookSecret', 'appSecret', 'verifyToken', 'accessToken', 'workspaceId'] as const;
+
+/** A channel as operators see it: which credentials are set, never their values. */
+export function channelView(row: typeof channels.$inferSelect) {
+  const credentials = row.credentials as Record<string, unknown>;
+  return {
+    channelId: row.id,
+    tenantId: row.tenantId,
+    provider: row.provider,
+    externalId: row.externalId,
+    name: row.name,
+    baseUrl: row.baseUrl,
+    credentialsSet: CREDENTIAL_KEYS.filter((k) => credentials[k] !== undefined && credentials[k] !== null),
+    settings: row.settings,
+  };
+}
+
+export async function listChannels(db: Db, params: { tenantId?: string } = {}) {
+  const rows = await db
+    .select()
+    .from(channels)
+    .where(params.tenantId ? eq(channels.tenantId, params.tenantId) : undefined)
+    .orderBy(asc(channels.createdAt));
+  return rows.map(channelView);
+}
+
+export class ChannelNotFound extends Error {
+  override name = 'ChannelNotFound';
+}
+
+/** Applies a change to the channel with this id (or external id); returns its new view. */
+export async function updateChannel(db: Db, params: { channel: string; tenantId?: string; change: unknown }) {
+  const change = updateChannelSchema.parse(params.change ?? {});
+  return db.transaction(async (tx) => {
+    const byId = z.uuid().safeParse(params.channel).success ? eq(channels.id, params.channel) : eq(channels.externalId, params.channel);
+    const [row] = await tx
+      .select()
+      .from(channels)
+      .where(params.tenantId ? and(byId, eq(channels.tenantId, params.tenantId)) : byId)
+      .for('update');
+    if (!row) throw new ChannelNotFound(`channel ${params.channel} not found`);
+    const credentials: Record<string, unknown> = { ...(row.credentials as Record<string, unknown>) };
+    for (const key of CREDENTIAL_KEYS) {
+      if (change[key] === null) delete credentials[key];
+      else if (change[key] !== undefined) credentials[key] = change[key];
+    }
+    const settings: ChannelSettings = { ...row.settings };
+    if (change.allowGroups !== undefined) settings.allowGroups = change.allowGroups;
+    for (const key of ['lancepilotMapping', 'sendLimits'] as const) {
+      const value = change[key];
+      if (value === null) delete settings[key];
+      else if (value !== undefined) settings[key] = { ...(settings[key] as Record<string, unknown> | undefined), ...value };
+    }
+    const [updated] = await tx
+      .update(channels)
+      .set({
+        credentials,
+        settings,
+        ...(change.name !== undefined ? { name: change.name } : {}),
+        ...(change.baseUrl !== undefined ? { baseUrl: change.baseUrl } : {}),
+        updatedAt: sql`now()`,
+      })
+      .where(eq(channels.id, row.id))
+      .returning();
+    return channelView(updated!);
+  });
 }

@@ -76,6 +76,33 @@ describe('zapflow CLI', () => {
     const badProvider = await runCli(['channels', 'add', '--tenant', tenant.tenantId, '--provider', 'telegram', '--external-id', 'x'], env);
     expect(badProvider.code).not.toBe(0);
     expect(badProvider.stderr).toMatch(/telegram/);
+
+    // Update by external id: a credential, the quotas and pacing of this number, groups.
+    const updated = await runCli(
+      ['channels', 'update', '600000000000001', '--access-token', 'EAAG-new', '--send-limits', '{"perMinute":30,"minGapMs":2000}', '--allow-groups', '--json'],
+      env,
+    );
+    expect(updated.stderr).toBe('');
+    expect(JSON.parse(updated.stdout)).toMatchObject({
+      externalId: '600000000000001',
+      credentialsSet: ['appSecret', 'accessToken'],
+      settings: { allowGroups: true, sendLimits: { perMinute: 30, minGapMs: 2000 } },
+    });
+    expect(updated.stdout).not.toContain('EAAG-new');
+    const merged = await runCli(['channels', 'update', '600000000000001', '--send-limits', '{"perDay":500}', '--no-allow-groups', '--json'], env);
+    expect(JSON.parse(merged.stdout).settings).toEqual({ allowGroups: false, sendLimits: { perMinute: 30, minGapMs: 2000, perDay: 500 } });
+    const list = await runCli(['channels', 'list', '--tenant', tenant.tenantId, '--json'], env);
+    expect(JSON.parse(list.stdout)).toEqual([expect.objectContaining({ externalId: '600000000000001', provider: 'meta' })]);
+    expect(list.stdout).not.toContain('s3cr3t');
+    const badLimits = await runCli(['channels', 'update', '600000000000001', '--send-limits', '{"perMinute":-1}'], env);
+    expect(badLimits.code).toBe(2);
+    expect(badLimits.stderr).toMatch(/send-limits/);
+    const notJson = await runCli(['channels', 'update', '600000000000001', '--lancepilot-mapping', '{oops'], env);
+    expect(notJson.code).toBe(2);
+    expect(notJson.stderr).toMatch(/--lancepilot-mapping: not JSON/);
+    const unknown = await runCli(['channels', 'update', 'nao-existe', '--allow-groups'], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/channel nao-existe not found/);
   });
 
   it('stops with one line naming a bad variable', async () => {

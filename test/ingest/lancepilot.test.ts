@@ -1,6 +1,6 @@
 import { eq } from 'drizzle-orm';
-import { channels, messages, webhookEvents } from '../../src/db/schema';
-import { postJson } from '../support/http';
+import { messages, webhookEvents } from '../../src/db/schema';
+import { getJson, postJson } from '../support/http';
 import { fixture, fixtureNames } from '../support/payloads';
 import { seedTenantWithChannel, startStack, type Stack } from '../support/stack';
 
@@ -11,7 +11,7 @@ describe('LancePilot webhooks', () => {
     postJson(`${stack.url}${path}`, body, headers);
 
   beforeAll(async () => {
-    stack = await startStack();
+    stack = await startStack({ env: { ADMIN_API_KEY: 'admin-lp' } });
     tenant = await seedTenantWithChannel(stack.db, 'Loja LP', {
       provider: 'lancepilot',
       externalId: 'ws-loja-centro',
@@ -56,23 +56,32 @@ describe('LancePilot webhooks', () => {
     const custom = fixture('lancepilot', 'custom-shape');
     const before = await post(custom);
     expect(before.body.status).toBe('ignored'); // the defaults do not understand it: stored, nothing filed
-    await stack.db.db
-      .update(channels)
-      .set({
-        settings: {
-          lancepilotMapping: {
-            eventType: 'tipo',
-            messageEvents: ['mensagem_recebida'],
-            messageId: 'payload.mensagem.codigo',
-            from: 'payload.mensagem.remetente.telefone',
-            name: 'payload.mensagem.remetente.nome',
-            text: 'payload.mensagem.conteudo',
-            timestamp: 'payload.mensagem.enviadaEm',
-            timestampUnit: 'ms',
-          },
-        },
-      })
-      .where(eq(channels.id, tenant.channel.id));
+    // The operator configures the mapping (admin API; `zapflow channels update` does the same).
+    const patch = (body: unknown) =>
+      getJson(`${stack.url}/admin/channels/${tenant.channel.id}`, {
+        method: 'PATCH',
+        headers: { authorization: 'Bearer admin-lp', 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const wrong = await patch({ lancepilotMapping: { timestampUnit: 'minutes' } });
+    expect(wrong.status).toBe(400);
+    expect(wrong.body.error.details).toEqual([expect.objectContaining({ path: 'lancepilotMapping.timestampUnit' })]);
+    const configured = await patch({
+      lancepilotMapping: {
+        eventType: 'tipo',
+        messageEvents: ['mensagem_recebida'],
+        messageId: 'payload.mensagem.codigo',
+        from: 'payload.mensagem.remetente.telefone',
+        name: 'payload.mensagem.remetente.nome',
+        text: 'payload.mensagem.conteudo',
+        timestamp: 'payload.mensagem.enviadaEm',
+        timestampUnit: 'ms',
+      },
+    });
+    expect(configured.status).toBe(200);
+    expect(configured.body.channel).toMatchObject({ externalId: 'ws-loja-centro', credentialsSet: ['webhookSecret', 'accessToken'] });
+    expect(JSON.stringify(configured.body)).not.toContain('lp-access'); // credentials are never read back
+    // The running API reads channels through a 10 s cache; skip the wait.
     stack.ingestRuntime.ingest.directory.invalidate();
     const res = await post(custom);
     expect(res.status).toBe(200);
