@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { phoneFromClient } from '../domain/phone';
+import { clientPhoneSchema } from '../domain/phone';
 import type { Logger } from '../log';
 import type { OutboundMessage } from '../activities/providers/types';
 import {
@@ -25,15 +25,6 @@ import { ApiError } from './errors';
 
 // ─── schemas ───
 
-/** Digits with country code (Brazil's added to a national number); a Brazilian mobile with or without its ninth digit is one key. */
-const phoneSchema = z.string({ message: 'is required' }).transform((value, ctx) => {
-  const phone = phoneFromClient(value);
-  if (!phone) {
-    ctx.addIssue({ code: 'custom', message: 'must be a phone number, e.g. +55 11 99999-0001 or (11) 99999-0001' });
-    return z.NEVER;
-  }
-  return phone;
-});
 
 const buttonSchema = z.object({
   id: z.string().trim().min(1).max(256, 'must be at most 256 characters').optional(),
@@ -86,7 +77,7 @@ const CAPTION_MAX = 1024;
 /** What to send: text (`message`), or media / reply buttons / a list with `message` as body, or a Meta template. */
 const contentSchema = z.object({
   instanceName: z.string({ message: 'is required' }).trim().min(1, 'is required'),
-  phoneNumber: phoneSchema,
+  phoneNumber: clientPhoneSchema,
   message: z.string().max(MESSAGE_MAX, `must be at most ${MESSAGE_MAX} characters`).optional(),
   title: z.string().max(60, 'must be at most 60 characters').optional(),
   footer: z.string().max(60, 'must be at most 60 characters').optional(),

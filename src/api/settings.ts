@@ -5,16 +5,11 @@
 import { Router, type NextFunction, type Request, type Response } from 'express';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { SettingsInvalid, tenantSettingsView, updateTenantSettings } from '../services/tenantSettings';
+import { tenantSettingsView, updateTenantSettings } from '../services/tenantSettings';
 import { tenantOf } from './auth';
-import { ApiError } from './errors';
 
 type Handler = (req: Request, res: Response) => Promise<void>;
-const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction) =>
-  fn(req, res).catch((err) => {
-    if (err instanceof SettingsInvalid) next(new ApiError('validation_failed', `${err.path}: ${err.message}`, [{ path: err.path, message: err.message }]));
-    else next(err);
-  });
+const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
 
 export function settingsRouter(deps: { config: Config; db: Db }): Router {
   const router = Router();

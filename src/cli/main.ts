@@ -2,12 +2,12 @@
  * The `zapflow` command. A thin commander app: `noun verb` commands, options validated,
  * `--json` prints exactly one JSON document, errors are one line (stack with --verbose).
  */
+import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { ZodError } from 'zod';
 import { ConfigError, loadConfig, type Config } from '../config';
 import { logger } from '../log';
 import { openDatabase } from '../runtime';
-import fs from 'node:fs';
 import { addChannel, ChannelConflict, ChannelNotFound, listChannels, updateChannel } from '../services/channels';
 import { createApiKey, createTenant, revokeApiKey } from '../services/tenants';
 import { PROVIDERS, WEBHOOK_EVENT_STATUSES, type WebhookEventStatus } from '../db/schema';
@@ -186,7 +186,7 @@ export function buildProgram(): Command {
     .option('--json', 'print one JSON document')
     .action((channel: string, opts: Record<string, string | boolean | undefined>) =>
       withDb(async (db) => {
-        const json = (flag: string, value: string | boolean | undefined) => {
+        const parseJsonOption = (flag: string, value: string | boolean | undefined) => {
           if (typeof value !== 'string') return undefined;
           const text = value.startsWith('@') ? fs.readFileSync(value.slice(1), 'utf8') : value;
           try {
@@ -195,20 +195,9 @@ export function buildProgram(): Command {
             throw new CliError(`${flag}: not JSON (${(err as Error).message})`, 2);
           }
         };
-        const change: Record<string, unknown> = {
-          name: opts.name,
-          baseUrl: opts.baseUrl,
-          apiKey: opts.apiKey,
-          webhookSecret: opts.webhookSecret,
-          appSecret: opts.appSecret,
-          verifyToken: opts.verifyToken,
-          accessToken: opts.accessToken,
-          workspaceId: opts.workspaceId,
-          // Defined as --allow-groups then --no-allow-groups: unset unless one is given.
-          allowGroups: typeof opts.allowGroups === 'boolean' ? opts.allowGroups : undefined,
-          lancepilotMapping: json('--lancepilot-mapping', opts.lancepilotMapping),
-          sendLimits: json('--send-limits', opts.sendLimits),
-        };
+        // Option names are the change's field names; commander leaves unset ones out.
+        const { json: _json, lancepilotMapping, sendLimits, ...fields } = opts;
+        const change = { ...fields, lancepilotMapping: parseJsonOption('--lancepilot-mapping', lancepilotMapping), sendLimits: parseJsonOption('--send-limits', sendLimits) };
         const view = await updateChannel(db.db, { channel, change: Object.fromEntries(Object.entries(change).filter(([, v]) => v !== undefined)) });
         if (opts.json) printJson(view);
         else process.stdout.write(`channel ${view.channelId} (${view.provider} ${view.externalId}) updated\nsettings ${JSON.stringify(view.settings)}\n`);

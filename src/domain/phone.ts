@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Phone numbers and contact keys.
  *
@@ -78,3 +80,13 @@ export function phoneFromClient(input: string): string | null {
   if (isBrazilianNational(digits)) return canonicalPhone(`55${digits}`);
   return canonicalPhone(digits);
 }
+
+/** A phone number field of an API request: phoneFromClient, or a 400 naming the field. */
+export const clientPhoneSchema = z.string({ message: 'is required' }).transform((value, ctx) => {
+  const phone = phoneFromClient(value);
+  if (!phone) {
+    ctx.addIssue({ code: 'custom', message: 'must be a phone number, e.g. +55 11 99999-0001 or (11) 99999-0001' });
+    return z.NEVER;
+  }
+  return phone;
+});

@@ -1,4 +1,4 @@
-import { and, asc, eq, sql } from 'drizzle-orm';
+import { asc, eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Db } from '../db/client';
 import { channels, PROVIDERS, type ChannelSettings } from '../db/schema';
@@ -101,7 +101,6 @@ export const updateChannelSchema = z
       .optional(),
   })
   .strict();
-export type UpdateChannelInput = z.input<typeof updateChannelSchema>;
 
 const CREDENTIAL_KEYS = ['apiKey', 'webhookSecret', 'appSecret', 'verifyToken', 'accessToken', 'workspaceId'] as const;
 
@@ -134,16 +133,14 @@ export class ChannelNotFound extends Error {
 }
 
 /** Applies a change to the channel with this id (or external id); returns its new view. */
-export async function updateChannel(db: Db, params: { channel: string; tenantId?: string; change: unknown }) {
+export async function updateChannel(db: Db, params: { channel: string; change: unknown }) {
   const change = updateChannelSchema.parse(params.change ?? {});
   return db.transaction(async (tx) => {
-    const byId = z.uuid().safeParse(params.channel).success ? eq(channels.id, params.channel) : eq(channels.externalId, params.channel);
-    const [row] = await tx
-      .select()
-      .from(channels)
-      .where(params.tenantId ? and(byId, eq(channels.tenantId, params.tenantId)) : byId)
-      .for('update');
+    const which = z.uuid().safeParse(params.channel).success ? eq(channels.id, params.channel) : eq(channels.externalId, params.channel);
+    const [row, another] = await tx.select().from(channels).where(which).limit(2).for('update');
     if (!row) throw new ChannelNotFound(`channel ${params.channel} not found`);
+    // External ids are unique per provider only.
+    if (another) throw new ChannelNotFound(`external id ${params.channel} names several channels: use the channel id`);
     const credentials: Record<string, unknown> = { ...(row.credentials as Record<string, unknown>) };
     for (const key of CREDENTIAL_KEYS) {
       if (change[key] === null) delete credentials[key];

@@ -39,6 +39,7 @@ import {
   cancelScheduleUpdate,
   rescheduleUpdate,
   SCHEDULE_NOT_PENDING,
+  scheduleWakeAt,
   type ScheduledSendInput,
   type ScheduleView,
   type scheduledSendWorkflow,
@@ -75,7 +76,6 @@ export interface SendInput {
 }
 
 export const sendWorkflowId = (messageId: string) => `send:${messageId}`;
-export { scheduleWorkflowId };
 /** The idempotency key of an API send's message row (the delivery finds the row by it). */
 export const sendMessageKey = (messageId: string) => `send:${messageId}`;
 
@@ -271,8 +271,7 @@ export async function scheduleMessage(
  * worker cache (a cancel or reschedule wakes it early).
  */
 export async function startScheduleWorkflow(deps: SendingServiceDeps, input: ScheduledSendInput, closeOnFailure = false, now = Date.now()): Promise<void> {
-  const wakeAt = input.settleAfterMs !== undefined ? input.scheduledFor + input.settleAfterMs : input.scheduledFor - input.prefireMs;
-  const delayMs = Math.floor(wakeAt - now);
+  const delayMs = Math.floor(scheduleWakeAt(input, input.scheduledFor) - now);
   try {
     await deps.temporal.workflow.start<typeof scheduledSendWorkflow>('scheduledSendWorkflow', {
       workflowId: scheduleWorkflowId(input.scheduleId),

@@ -10,7 +10,7 @@ import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { findTenantChannel } from '../db/queries/sending';
 import { channels, tenants, type SendLimitsSetting, type TenantSettings } from '../db/schema';
-import { phoneFromClient } from '../domain/phone';
+import { clientPhoneSchema } from '../domain/phone';
 import { DEFAULT_OPT_OUT_CONFIRMATION, DEFAULT_OPT_OUT_KEYWORDS } from '../domain/text';
 
 function isTimeZone(zone: string): boolean {
@@ -22,27 +22,16 @@ function isTimeZone(zone: string): boolean {
   }
 }
 
-const phoneNumber = z.string().transform((value, ctx) => {
-  const phone = phoneFromClient(value);
-  if (!phone) {
-    ctx.addIssue({ code: 'custom', message: 'must be a phone number, e.g. +55 11 99999-0001' });
-    return z.NEVER;
-  }
-  return phone;
-});
-
 export const tenantSettingsInput = z
   .object({
     timezone: z.string().refine(isTimeZone, 'must be an IANA time zone, e.g. America/Sao_Paulo').optional(),
     /** Who zapflow tells about handovers and failed funnel runs: a number, and the channel to write from. */
-    adminContact: z.object({ instanceName: z.string().trim().min(1, 'is required'), phoneNumber }).strict().nullable().optional(),
+    adminContact: z.object({ instanceName: z.string().trim().min(1, 'is required'), phoneNumber: clientPhoneSchema }).strict().nullable().optional(),
     optOutKeywords: z.array(z.string().trim().min(1).max(40)).min(1).max(50).nullable().optional(),
     optOutConfirmation: z.string().trim().min(1).max(1_000).nullable().optional(),
     sendLimits: z.object({ perDay: z.number().int().min(0) }).strict().nullable().optional(),
   })
   .strict();
-
-export type TenantSettingsInput = z.input<typeof tenantSettingsInput>;
 
 export interface TenantSettingsView {
   timezone: string;
@@ -51,16 +40,6 @@ export interface TenantSettingsView {
   optOutConfirmation: string;
   /** perDay: 0 = unlimited; the SEND_TENANT_PER_DAY default unless set. */
   sendLimits: { perDay: number };
-}
-
-/** A field the client sent that cannot be used; the API answers 400 with its path. */
-export class SettingsInvalid extends Error {
-  constructor(
-    readonly path: string,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 export async function tenantSettingsView(db: Db, config: Config, tenantId: string): Promise<TenantSettingsView> {
@@ -87,7 +66,12 @@ export async function updateTenantSettings(db: Db, config: Config, tenantId: str
   let admin: { channelId: string; phone: string } | null | undefined;
   if (input.adminContact) {
     const channel = await findTenantChannel(db, { tenantId, instanceName: input.adminContact.instanceName });
-    if (!channel) throw new SettingsInvalid('adminContact.instanceName', `no channel "${input.adminContact.instanceName}" for this tenant`);
+    // A ZodError like every other bad field: the API answers 400 with its path.
+    if (!channel) {
+      throw new z.ZodError([
+        { code: 'custom', path: ['adminContact', 'instanceName'], message: `no channel "${input.adminContact.instanceName}" for this tenant`, input: input.adminContact.instanceName },
+      ]);
+    }
     admin = { channelId: channel.id, phone: input.adminContact.phoneNumber };
   } else admin = input.adminContact;
 

@@ -154,6 +154,15 @@ export const scheduleStateQuery = defineQuery<ScheduleView>('state');
 /** A dispatcher handed the send back (it failed in a way worth retrying): deliver now. */
 export const dispatchReleasedUpdate = defineUpdate<void>(DISPATCH_RELEASED_UPDATE);
 
+/**
+ * When a schedule's workflow must wake for the time `scheduledFor`: dispatched, settleAfterMs
+ * after it (a dispatcher sends); otherwise prefireMs before it (the workflow sends). The API's
+ * start delay and the workflow's own timer both use it.
+ */
+export function scheduleWakeAt(input: Pick<ScheduledSendInput, 'prefireMs' | 'settleAfterMs'>, scheduledFor: number): number {
+  return input.settleAfterMs !== undefined ? scheduledFor + input.settleAfterMs : scheduledFor - input.prefireMs;
+}
+
 export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<ScheduleView> {
   let scheduledFor = input.scheduledFor;
   // Widened on purpose: handlers change it between awaits, so no narrowing by the compiler.
@@ -216,12 +225,11 @@ export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<
     handedBack = true;
     generation++;
   });
-  const wakeAt = () => (dispatched ? scheduledFor + input.settleAfterMs! : scheduledFor - input.prefireMs);
 
   // Sleep until the wake-up time; a reschedule or cancel wakes the loop to look again.
   for (;;) {
     if (status === 'cancelled' || handedBack) break;
-    const wait = wakeAt() - Date.now();
+    const wait = scheduleWakeAt(input, scheduledFor) - Date.now();
     if (wait <= 0) break;
     const seen = generation;
     await condition(() => generation !== seen, wait);
@@ -231,28 +239,27 @@ export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<
     }
   }
 
-  if (status === 'scheduled' && dispatched) {
+  let deliverHere = status === 'scheduled';
+  if (deliverHere && dispatched) {
     status = 'sending';
     // What did the dispatcher do? Deliver here only what nobody sent.
-    for (;;) {
-      const found = await settling.settleScheduledSend({ scheduleId: input.scheduleId, claimTtlMs: input.claimTtlMs ?? 120_000 });
-      if (found.state === 'wait') {
-        await condition(() => handedBack, found.ms);
-        continue;
-      }
-      if (found.state === 'sent') {
-        status = 'sent';
-        messageId = found.messageId;
-      } else if (found.state === 'failed') {
-        status = 'failed';
-        reason = found.reason;
-      } else if (found.state === 'cancelled') status = 'cancelled';
-      else status = 'scheduled'; // 'deliver': the workflow sends, below
-      break;
+    const settle = () => settling.settleScheduledSend({ scheduleId: input.scheduleId, claimTtlMs: input.claimTtlMs ?? 120_000 });
+    let found = await settle();
+    while (found.state === 'wait') {
+      await condition(() => handedBack, found.ms);
+      found = await settle();
     }
+    deliverHere = found.state === 'deliver';
+    if (found.state === 'sent') {
+      status = 'sent';
+      messageId = found.messageId;
+    } else if (found.state === 'failed') {
+      status = 'failed';
+      reason = found.reason;
+    } else if (found.state === 'cancelled') status = 'cancelled';
   }
 
-  if (status === 'scheduled') {
+  if (deliverHere) {
     status = 'sending';
     const params = {
       scheduleId: input.scheduleId,
