@@ -70,12 +70,15 @@ setup_postgres() {
   fi
   pg_answers || { log "PostgreSQL did not start"; return 1; }
   # A password role the tests and the service use over TCP; CREATEDB for per-test databases.
+  # pg_signal_backend: `drop database … with (force)` must also end an autovacuum worker that
+  # happens to be in that database (else the drop fails: "must be a member of … pg_signal_backend").
   su postgres -c "psql -q -v ON_ERROR_STOP=1 -d postgres" >&2 <<'SQL'
 DO $$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'zapflow') THEN
     CREATE ROLE zapflow LOGIN PASSWORD 'zapflow' CREATEDB;
   END IF;
 END $$;
+GRANT pg_signal_backend TO zapflow;
 SELECT 'CREATE DATABASE zapflow OWNER zapflow' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'zapflow')\gexec
 SQL
   echo "DATABASE_URL=postgres://zapflow:zapflow@127.0.0.1:${PGPORT:-5432}/zapflow"
