@@ -57,7 +57,9 @@ import postgres from 'postgres';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
+import type { Worker as ClusterWorker } from 'node:cluster';
 import { createApp } from '../src/api/app';
+import { isApiClusterWorker, SHUTDOWN_MESSAGE, startApiPrimary } from '../src/api/cluster';
 import { buildRouters } from '../src/api/routes';
 import { listen } from '../src/api/server';
 import { loadConfig, type Config } from '../src/config';
@@ -132,7 +134,8 @@ const HELP = `tsx bench/ingest.ts [flags]
 
 Environment: DATABASE_URL (server to create the bench database on), TEMPORAL_ADDRESS (use that
 Temporal instead of spawning a dev server), TEMPORAL_CLI_PATH, DATABASE_POOL_SIZE,
-DISPATCH_CONCURRENCY and other zapflow settings (passed to the API and worker),
+DISPATCH_CONCURRENCY, API_PROCESSES (HTTP processes of the API, as \`zapflow api\`) and other
+zapflow settings (passed to the API and worker),
 BENCH_LOG_LEVEL (API/worker log level, default warn), BENCH_API_NODE_ARGS / BENCH_WORKER_NODE_ARGS
 (extra node flags for those processes, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof").`;
 
@@ -405,6 +408,8 @@ type ChildMessage =
 type ParentMessage = { type: 'call'; seq: number; method: 'stats' | 'stop' };
 
 async function runApiRole(): Promise<void> {
+  const clusterConfig = loadConfig(process.env);
+  if (clusterConfig.API_PROCESSES > 1 && !isApiClusterWorker()) return runApiPrimaryRole(clusterConfig);
   const send = (msg: ChildMessage) => process.send?.(msg);
   // The bench coordinates shutdown: Ctrl-C reaches this process too, but the parent stops it in order.
   process.on('SIGINT', () => {});
@@ -413,13 +418,21 @@ async function runApiRole(): Promise<void> {
     const config = loadConfig(process.env);
     const db = await openDb({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE });
     const api = await startApi(config, db, roleLog(config, 'api'));
-    process.on('message', async (msg: ParentMessage) => {
+    const stop = async () => {
+      await api.stop();
+      await db.close();
+    };
+    process.on('message', async (msg: ParentMessage | { type: typeof SHUTDOWN_MESSAGE }) => {
+      // In a cluster (API_PROCESSES > 1) the primary stops its HTTP processes with this message.
+      if (msg?.type === SHUTDOWN_MESSAGE) {
+        await stop().catch(() => undefined);
+        process.exit(0);
+      }
       if (msg?.type !== 'call') return;
       try {
         if (msg.method === 'stats') send({ type: 'reply', seq: msg.seq, value: await api.stats() });
         else {
-          await api.stop();
-          await db.close();
+          await stop();
           send({ type: 'reply', seq: msg.seq });
           setTimeout(() => process.exit(0), 50);
         }
@@ -428,6 +441,72 @@ async function runApiRole(): Promise<void> {
       }
     });
     send({ type: 'ready', url: api.url });
+  } catch (err) {
+    send({ type: 'failed', error: (err as Error).stack ?? String(err) });
+    setTimeout(() => process.exit(1), 50);
+  }
+}
+
+/**
+ * API_PROCESSES > 1: this process is the cluster primary, as in `zapflow api` (src/api/cluster.ts);
+ * its HTTP processes run runApiRole and answer it as the API process answers the bench. Stats
+ * are combined: CPU summed, event-loop delay the worst, utilisation the mean.
+ */
+async function runApiPrimaryRole(config: Config): Promise<void> {
+  const send = (msg: ChildMessage) => process.send?.(msg);
+  process.on('SIGINT', () => {});
+  process.on('disconnect', () => process.exit(1));
+  let url: string | undefined;
+  let seq = 0;
+  const call = (worker: ClusterWorker, method: 'stats' | 'stop') =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = ++seq;
+      const onMessage = (msg: ChildMessage) => {
+        if (msg?.type !== 'reply' || msg.seq !== id) return;
+        worker.off('message', onMessage);
+        if (msg.error) reject(new Error(msg.error));
+        else resolve(msg.value);
+      };
+      worker.on('message', onMessage);
+      worker.send({ type: 'call', seq: id, method } satisfies ParentMessage);
+    });
+  try {
+    const primary = await startApiPrimary({
+      processes: config.API_PROCESSES,
+      log: roleLog(config, 'api-primary'),
+      ready: (worker) =>
+        new Promise<void>((resolve, reject) =>
+          worker.on('message', (msg: ChildMessage) => {
+            if (msg?.type === 'ready') {
+              url = msg.url;
+              resolve();
+            } else if (msg?.type === 'failed') reject(new Error(msg.error));
+          }),
+        ),
+    });
+    process.on('message', async (msg: ParentMessage) => {
+      if (msg?.type !== 'call') return;
+      try {
+        if (msg.method === 'stats') {
+          const all = (await Promise.all(primary.workers().map((w) => call(w, 'stats')))) as ApiStats[];
+          const value: ApiStats = {
+            eldP50: Math.max(...all.map((a) => a.eldP50)),
+            eldP99: Math.max(...all.map((a) => a.eldP99)),
+            eldMax: Math.max(...all.map((a) => a.eldMax)),
+            elu: all.reduce((sum, a) => sum + a.elu, 0) / all.length,
+            cpuPct: all.reduce((sum, a) => sum + a.cpuPct, 0),
+          };
+          send({ type: 'reply', seq: msg.seq, value });
+        } else {
+          await primary.stop(30_000);
+          send({ type: 'reply', seq: msg.seq });
+          setTimeout(() => process.exit(0), 50);
+        }
+      } catch (err) {
+        send({ type: 'reply', seq: msg.seq, error: (err as Error).message });
+      }
+    });
+    send({ type: 'ready', url });
   } catch (err) {
     send({ type: 'failed', error: (err as Error).stack ?? String(err) });
     setTimeout(() => process.exit(1), 50);
@@ -1039,6 +1118,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   say(
     `  api       ${api.url}  pool ${config.DATABASE_POOL_SIZE}, dispatch concurrency ${config.DISPATCH_CONCURRENCY}, contact idle timeout ${config.CONTACT_IDLE_TIMEOUT / 60_000} min, webhook flood limit ${config.WEBHOOK_RATE_LIMIT_MAX}/window`,
   );
+  if (config.API_PROCESSES > 1) say(`  api       ${config.API_PROCESSES} HTTP processes (node:cluster, API_PROCESSES), rate-limit counters in the primary`);
   say(
     `  dispatch  ${config.DISPATCHER === 'worker' ? 'in the worker process (API stores and NOTIFYs)' : 'in the API process'}; worker and Temporal at nice ${opts.backgroundNice}`,
   );

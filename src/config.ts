@@ -88,6 +88,13 @@ export const configSchema = z.object({
   /** Express `trust proxy`: which hops' X-Forwarded-For to believe (client addresses for limits). */
   TRUST_PROXY: z.string().default('loopback, linklocal, uniquelocal'),
 
+  /**
+   * HTTP processes of `zapflow api` (node:cluster, sharing the port; rate-limit counters and
+   * /metrics are shared through the primary). One process serves about 400 webhooks/s on a
+   * small core; use up to the number of cores the API may take.
+   */
+  API_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
+
   // API protection
   RATE_LIMIT_WINDOW: duration('1m'),
   /** Requests per tenant and route per window. */

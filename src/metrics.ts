@@ -47,6 +47,7 @@ export function registerStateGauges(read: {
     name: 'zapflow_dispatch_backlog',
     help: 'Inbound messages stored but not yet handed to their contact workflow',
     registers: [registry],
+    aggregator: 'max', // every API process reads the same table: summing would count it N times
     async collect() {
       this.set(await read.dispatchBacklog());
     },
@@ -56,6 +57,7 @@ export function registerStateGauges(read: {
     help: 'Funnel runs by status',
     labelNames: ['status'] as const,
     registers: [registry],
+    aggregator: 'max',
     async collect() {
       this.reset();
       for (const row of await read.funnelRunsByStatus()) this.set({ status: row.status }, row.count);

@@ -8,6 +8,7 @@ import { healthRouter } from './health';
 import { httpRequests, registry } from '../metrics';
 import { routeKey } from './rateLimit';
 import { openApiDocument } from './openapi';
+import { metricsText } from './cluster';
 
 export interface AppDeps {
   config: Config;
@@ -47,7 +48,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', async (_req, res, next) => {
     try {
       res.setHeader('Content-Type', registry.contentType);
-      res.send(await registry.metrics());
+      res.send(await metricsText());
     } catch (err) {
       next(err);
     }

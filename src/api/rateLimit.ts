@@ -1,10 +1,13 @@
 /**
  * Rate limits: per tenant and route on the API (429 with X-RateLimit-Limit/-Remaining/-Reset
  * and Retry-After), per source address on webhooks (providers post from a few addresses, so
- * that limit is generous: it stops floods, not traffic). Counters live in this process.
+ * that limit is generous: it stops floods, not traffic). Counters live in this process, or
+ * with API_PROCESSES > 1 in the cluster's primary, shared by all HTTP processes.
  */
 import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
+import { ClusterMemoryStoreWorker } from '@express-rate-limit/cluster-memory-store';
+import { isApiClusterWorker } from './cluster';
 import { ApiError } from './errors';
 
 /** `/api/funnels/3f2c…/activate` → `/api/funnels/:id/activate`: one bucket per route, not per id. */
@@ -16,10 +19,12 @@ export function routeKey(req: Request): string {
   return `${req.method} ${path}`;
 }
 
-function limiter(opts: { windowMs: number; limit: number; key: (req: Request, res: Response) => string; what: string }): RequestHandler {
+function limiter(opts: { name: string; windowMs: number; limit: number; key: (req: Request, res: Response) => string; what: string }): RequestHandler {
   return rateLimit({
     windowMs: opts.windowMs,
     limit: opts.limit,
+    // Shared counters in a cluster; if the primary does not answer, serve rather than fail.
+    ...(isApiClusterWorker() ? { store: new ClusterMemoryStoreWorker({ prefix: opts.name }), passOnStoreError: true } : {}),
     legacyHeaders: true, // X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset (+ Retry-After on 429)
     standardHeaders: false,
     keyGenerator: opts.key,
@@ -31,9 +36,9 @@ function limiter(opts: { windowMs: number; limit: number; key: (req: Request, re
 }
 
 export function tenantRateLimit(opts: { windowMs: number; limit: number }): RequestHandler {
-  return limiter({ ...opts, what: 'rate limit for this API key and route', key: (req, res) => `${res.locals.tenantId}|${routeKey(req)}` });
+  return limiter({ ...opts, name: 'tenant', what: 'rate limit for this API key and route', key: (req, res) => `${res.locals.tenantId}|${routeKey(req)}` });
 }
 
 export function webhookFloodLimit(opts: { windowMs: number; limit: number }): RequestHandler {
-  return limiter({ ...opts, what: 'webhook flood protection', key: (req) => ipKeyGenerator(req.ip ?? 'unknown') });
+  return limiter({ ...opts, name: 'webhook', what: 'webhook flood protection', key: (req) => ipKeyGenerator(req.ip ?? 'unknown') });
 }

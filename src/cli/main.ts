@@ -18,8 +18,9 @@ import { runApi, runDev, runWorkerProcess, runDispatcherProcess } from './comman
 import { registerOperateCommands } from './commands/operate';
 import { CliError, printJson, printTable } from './output';
 
-function config(): Config {
-  return loadConfig();
+/** The configuration from the environment; `overrides` are command options that name a setting. */
+function config(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ ...process.env, ...overrides });
 }
 
 /** Opens the database for a one-shot command, runs `fn`, always closes. */
@@ -52,7 +53,8 @@ export function buildProgram(): Command {
   program
     .command('api')
     .description('run the HTTP API (needs DATABASE_URL and TEMPORAL_ADDRESS)')
-    .action(() => runApi(config(), logger));
+    .option('--processes <n>', 'HTTP processes sharing the port (overrides API_PROCESSES)')
+    .action((opts: { processes?: string }) => runApi(config(opts.processes ? { API_PROCESSES: opts.processes } : {}), logger));
   program
     .command('worker')
     .description('run the Temporal worker (needs DATABASE_URL and TEMPORAL_ADDRESS)')

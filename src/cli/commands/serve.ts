@@ -23,27 +23,42 @@ import { conversationHealthInfo } from '../../services/ai';
 import { registerStateGauges } from '../../metrics';
 import { countRunsByStatus } from '../../db/queries/funnels';
 import { CliError } from '../output';
+import { isApiClusterWorker, SHUTDOWN_MESSAGE, startApiPrimary } from '../../api/cluster';
 
 type Stopper = () => Promise<void>;
 
 /** Runs stoppers in reverse order of start on SIGINT/SIGTERM, once; a second signal forces exit. */
 function onShutdown(log: Logger, stoppers: Stopper[]): void {
   let stopping = false;
-  const stop = async (signal: string) => {
+  /** Signals that may still arrive for the same stop without forcing an exit. */
+  let toleratedSignals = 0;
+  const stop = async (reason: string, bySignal: boolean) => {
     if (stopping) {
+      if (!bySignal) return;
+      if (toleratedSignals-- > 0) return;
       log.warn('second signal: exiting now');
       process.exit(130);
     }
     stopping = true;
-    log.info({ signal }, 'shutting down');
+    log.info({ signal: reason }, 'shutting down');
     for (const stopper of [...stoppers].reverse()) {
       await stopper().catch((err) => log.error({ err }, 'error while stopping'));
     }
     log.info('stopped');
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop('SIGINT'));
-  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT', true));
+  process.on('SIGTERM', () => void stop('SIGTERM', true));
+  if (isApiClusterWorker()) {
+    // The primary asks by message; Ctrl-C signals every process of the group as well, so the
+    // group's signal after the primary's request is the same stop, not a second one.
+    process.on('message', (msg: { type?: string }) => {
+      if (msg?.type !== SHUTDOWN_MESSAGE || stopping) return;
+      toleratedSignals = 1;
+      void stop('primary', false);
+    });
+    process.on('disconnect', () => void stop('primary gone', false));
+  }
 }
 
 function installTemporalRuntime(log: Logger): void {
@@ -181,10 +196,24 @@ async function startProcess(config: Config, log: Logger, command: 'api' | 'dispa
 }
 
 export async function runApi(config: Config, log: Logger): Promise<void> {
+  if (config.API_PROCESSES > 1 && !isApiClusterWorker()) return runApiPrimary(config, log);
   const { stoppers, db, temporal } = await startProcess(config, log, 'api');
   const api = await startApi(config, db, temporal, log, stoppers, config.DISPATCHER === 'api' ? 'inline' : 'notify');
   stoppers.push(() => api.close());
-  log.info({ url: api.url, dispatcher: config.DISPATCHER }, 'API listening');
+  // In a cluster the primary announces the address once all processes serve.
+  const level = isApiClusterWorker() ? 'debug' : 'info';
+  log[level]({ url: api.url, dispatcher: config.DISPATCHER }, 'API listening');
+}
+
+/** API_PROCESSES > 1: the cluster primary (src/api/cluster.ts); the forked processes run runApi. */
+async function runApiPrimary(config: Config, log: Logger): Promise<void> {
+  requireDatabaseUrl(config, 'api');
+  const stoppers: Stopper[] = [];
+  onShutdown(log, stoppers);
+  const primary = await startApiPrimary({ processes: config.API_PROCESSES, log });
+  stoppers.push(() => primary.stop());
+  const shownHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
+  log.info({ url: `http://${shownHost}:${config.PORT}`, processes: config.API_PROCESSES, dispatcher: config.DISPATCHER }, 'API listening');
 }
 
 /** `zapflow dispatcher`: only the dispatcher (LISTEN + scan), for DISPATCHER=none deployments. */
