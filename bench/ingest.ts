@@ -104,6 +104,7 @@ interface Options {
   failOnTarget: boolean;
   waitQuiet: number;
   backgroundNice: number;
+  backgroundIdle: boolean;
 }
 
 const HELP = `tsx bench/ingest.ts [flags]
@@ -129,6 +130,9 @@ const HELP = `tsx bench/ingest.ts [flags]
                       level (default 10; 0 = same priority). Everything shares 2 cores here: the
                       webhook answer is the latency-critical path, the workflows behind it a backlog
                       that drains after the load (in production they run on other machines)
+  --background-idle   run them under SCHED_IDLE instead (chrt --idle, every thread): they get only
+                      CPU time nothing else wants, as if they ran on other machines during the
+                      phase; their backlog drains after it
   --wait-quiet S      before the load, wait up to S seconds for other processes to leave the CPUs idle
                       (machine busy < 15%); the bench warns when they do not (default 0: just check)
 
@@ -156,6 +160,7 @@ function parseOptions(argv: string[]): Options {
     failOnTarget: false,
     waitQuiet: 0,
     backgroundNice: 10,
+    backgroundIdle: false,
   };
   const num = (flag: string, value: string | undefined, min = 0): number => {
     const n = Number(value);
@@ -193,6 +198,7 @@ function parseOptions(argv: string[]): Options {
       case '--fail-on-target': o.failOnTarget = true; break;
       case '--wait-quiet': o.waitQuiet = num(flag, value(), 0); break;
       case '--background-nice': o.backgroundNice = num(flag, value(), 0); break;
+      case '--background-idle': o.backgroundIdle = true; break;
       case '--help': case '-h': process.stdout.write(`${HELP}\n`); process.exit(0); break;
       default: throw new Error(`unknown flag ${flag} (see --help)`);
     }
@@ -316,6 +322,7 @@ async function startApi(config: Config, db: DbHandle, log: Logger): Promise<ApiH
     async stop() {
       eld.disable();
       await server.close(2000);
+      await ingest.flush();
       await dispatcher?.stop();
       await pinger.close();
       await connection.close();
@@ -347,12 +354,13 @@ async function startInProcessWorker(config: Config, db: DbHandle, client: Client
 }
 
 /** `zapflow worker` (bin/zapflow.js), as deployed; ready once it polls the task queue. */
-async function startWorkerProcess(env: NodeJS.ProcessEnv, logFile: string, client: Client, namespace: string, niceLevel: number): Promise<WorkerHandle> {
+async function startWorkerProcess(env: NodeJS.ProcessEnv, logFile: string, client: Client, namespace: string, niceLevel: number, idle: boolean): Promise<WorkerHandle> {
   const out = fs.openSync(logFile, 'a');
   const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  // Through nice(1) so every thread of the worker (workflow threads, the Rust core) inherits it.
+  // Through nice(1) or chrt(1) so every thread of the worker (workflow threads, the Rust core) inherits it.
   const command = [process.execPath, ...extra, path.join(PROJECT_ROOT, 'bin/zapflow.js'), 'worker'];
-  const [file, ...args] = niceLevel > 0 ? ['nice', '-n', String(niceLevel), ...command] : command;
+  const prefix = idle ? ['chrt', '--idle', '0'] : niceLevel > 0 ? ['nice', '-n', String(niceLevel)] : [];
+  const [file, ...args] = [...prefix, ...command];
   const child = spawn(file!, args, {
     cwd: PROJECT_ROOT,
     env,
@@ -1034,7 +1042,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     } catch {
       // unknown version
     }
-    devServer = await startDevServer({ binary, port: await freePort(), dbFile: path.join(tmp, 'temporal.db'), fastSqlite: true, namespace, nice: opts.backgroundNice });
+    devServer = await startDevServer({ binary, port: await freePort(), dbFile: path.join(tmp, 'temporal.db'), fastSqlite: true, namespace, nice: opts.backgroundNice, idle: opts.backgroundIdle });
     cleanups.push(['Temporal dev server', () => devServer!.stop()]);
     address = devServer.address;
   }
@@ -1089,7 +1097,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     cleanups.push(['API', () => api.stop()]);
   } else {
     const [w, a] = await Promise.allSettled([
-      startWorkerProcess(roleEnv, workerLogFile, temporal.client, namespace, opts.backgroundNice),
+      startWorkerProcess(roleEnv, workerLogFile, temporal.client, namespace, opts.backgroundNice, opts.backgroundIdle),
       startApiProcess(roleEnv, apiLogFile),
     ]);
     if (w.status === 'fulfilled') cleanups.push(['worker process', () => w.value.stop()]);
@@ -1120,7 +1128,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   );
   if (config.API_PROCESSES > 1) say(`  api       ${config.API_PROCESSES} HTTP processes (node:cluster, API_PROCESSES), rate-limit counters in the primary`);
   say(
-    `  dispatch  ${config.DISPATCHER === 'worker' ? 'in the worker process (API stores and NOTIFYs)' : 'in the API process'}; worker and Temporal at nice ${opts.backgroundNice}`,
+    `  dispatch  ${config.DISPATCHER === 'worker' ? 'in the worker process (API stores and NOTIFYs)' : 'in the API process'}; worker and Temporal ${opts.backgroundIdle ? 'under SCHED_IDLE' : `at nice ${opts.backgroundNice}`}`,
   );
   say(`  load      ${opts.contacts} contacts over ${channels.map((c) => c.instance).join(' + ')}, lanes ~rate/10 (1 connection each), warm-up ${opts.warmup}s`);
   say(`  set-up    ${((performance.now() - t0) / 1000).toFixed(1)} s`);

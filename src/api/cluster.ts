@@ -111,9 +111,10 @@ export async function startApiPrimary(opts: ApiPrimaryOptions): Promise<ApiPrima
       if (stopping || !started) return;
       pause = Date.now() - forkedAt < 60_000 ? Math.min(pause * 2, 30_000) : 1000;
       log.error({ pid: worker.process.pid, code, signal, restartInMs: pause }, 'API process died; forking another');
+      // Not unref'd: with every process dead, this timer is what keeps the primary alive.
       setTimeout(() => {
         if (!stopping) fork().serving.catch(() => undefined); // its exit is logged above
-      }, pause).unref();
+      }, pause);
     });
     return { worker, serving: Promise.race([ready(worker), exited]) };
   };

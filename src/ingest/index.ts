@@ -4,7 +4,7 @@ import type { Db, DbHandle } from '../db/client';
 import type { Logger } from '../log';
 import { ChannelDirectory } from './channelDirectory';
 import { Dispatcher } from './dispatcher';
-import { DISPATCH_CHANNEL } from './record';
+import { DISPATCH_CHANNEL, parseDispatchPayload } from './notifier';
 import { createIngest, type Ingest } from './service';
 import { FunnelTriggerCache } from '../services/funnels';
 
@@ -18,7 +18,7 @@ export interface IngestRuntime {
 /**
  * Where new messages are handed to Temporal:
  * - `inline`: by a dispatcher in the webhook process itself (the all-in-one `dev`, tests);
- * - `notify`: the webhook process only stores them and NOTIFYs; the worker process runs the
+ * - `notify`: the webhook process only stores them and NOTIFYs (in batches); the worker process runs the
  *   dispatcher (`startDispatcher`). A signalWithStart costs the caller about 2.5 ms of CPU
  *   (gRPC, protobuf), more than the webhook itself, so this keeps the webhook answering fast.
  */
@@ -61,8 +61,8 @@ export function buildIngest(deps: { config: Config; db: Db; client: Client; log:
 export async function startDispatcher(deps: { config: Config; db: DbHandle; client: Client; log: Logger }): Promise<{ dispatcher: Dispatcher; stop(): Promise<void> }> {
   const funnelTriggers = new FunnelTriggerCache(deps.db.db, deps.config.FUNNEL_TRIGGER_CACHE);
   const dispatcher = createDispatcher({ config: deps.config, db: deps.db.db, client: deps.client, log: deps.log, funnelTriggers });
-  const unlisten = await deps.db.listen(DISPATCH_CHANNEL, (id) => {
-    if (id) dispatcher.enqueue([id]);
+  const unlisten = await deps.db.listen(DISPATCH_CHANNEL, (payload) => {
+    if (payload) dispatcher.enqueue(parseDispatchPayload(payload));
   });
   dispatcher.start();
   void dispatcher.scan().catch((err) => deps.log.warn({ err: (err as Error).message }, 'first dispatch scan failed'));

@@ -66,17 +66,9 @@ const STATUS_MAP: Record<StatusEvent['status'], MessageStatus | null> = {
   failed: 'failed',
 };
 
-/** Channel the API's statements notify with new message ids, for a dispatcher in another process. */
-export const DISPATCH_CHANNEL = 'zapflow_dispatch';
-
-export interface RecordOptions {
-  /** NOTIFY DISPATCH_CHANNEL with each message to dispatch (the dispatcher runs elsewhere). */
-  notify?: boolean;
-}
-
-export async function recordWebhook(db: Db, input: IngestInput, opts: RecordOptions = {}): Promise<IngestOutcome> {
+export async function recordWebhook(db: Db, input: IngestInput): Promise<IngestOutcome> {
   const single = singleInbound(input);
-  if (single) return recordSingleInbound(db, input, single, opts);
+  if (single) return recordSingleInbound(db, input, single);
   return db.transaction(async (tx) => {
     const routedChannels = new Map(
       input.items.filter((i) => i.routed).map((i) => [i.routed!.channel.id, i.routed!] as const),
@@ -210,9 +202,6 @@ export async function recordWebhook(db: Db, input: IngestInput, opts: RecordOpti
       .update(webhookEvents)
       .set({ status, processedAt: status === 'pending' ? null : sql`now()`, ...(error ? { error } : {}) })
       .where(eq(webhookEvents.id, eventId));
-    if (opts.notify && toDispatch.length > 0) {
-      await tx.execute(sql`select pg_notify(${DISPATCH_CHANNEL}, id::text) from unnest(${uuidArray(toDispatch)}::uuid[]) as id`);
-    }
     return { eventId, status, toDispatch, counts };
   });
 }
@@ -297,11 +286,9 @@ const RECORD_SINGLE_INBOUND = `
     from ids
     returning id, status
   )
-  -- "quiet" only makes the NOTIFY part of the statement (delivered at commit, with the id).
   select ev.id::float8 as "eventId", ev.status, (select id::text from m) as "messageId",
     exists (select 1 from message_status_events s
-      where s.channel_id = $2::uuid and s.provider_message_id = $10::text and s.applied_at is null) as "hasPending",
-    case when $17::boolean and ev.status = 'pending' then pg_notify('${DISPATCH_CHANNEL}', (select id::text from m)) end is null as "quiet"
+      where s.channel_id = $2::uuid and s.provider_message_id = $10::text and s.applied_at is null) as "hasPending"
   from ev`;
 
 /**
@@ -311,7 +298,7 @@ const RECORD_SINGLE_INBOUND = `
  * status. One statement is atomic like the transaction it replaces. Statuses that arrived
  * before this message (in practice they concern outbound messages) are applied after it.
  */
-async function recordSingleInbound(db: Db, input: IngestInput, single: SingleInbound, opts: RecordOptions): Promise<IngestOutcome> {
+async function recordSingleInbound(db: Db, input: IngestInput, single: SingleInbound): Promise<IngestOutcome> {
   const { routed, event: ev, key } = single;
   const { channel, tenant } = routed;
   const fromContact = ev.author === 'contact';
@@ -334,7 +321,6 @@ async function recordSingleInbound(db: Db, input: IngestInput, single: SingleInb
     channel.externalId,
     input.eventType,
     input.rawBody,
-    opts.notify === true,
   ]);
   const eventId = Number(row!.eventId);
   const inserted = row!.messageId !== null;

@@ -16,6 +16,8 @@ export interface DevServerOptions {
   fastSqlite?: boolean;
   /** Run at this nice level (benchmarks: background work yields the CPU to the webhook path). */
   nice?: number;
+  /** Run under SCHED_IDLE instead (chrt --idle): only CPU time nothing else wants (benchmarks). */
+  idle?: boolean;
   log?: (line: string) => void;
 }
 
@@ -77,7 +79,9 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     throw new Error(`port ${opts.port} is already in use: is another Temporal server running? Set TEMPORAL_ADDRESS to use it.`);
   }
   if (opts.dbFile) fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
-  const [file, ...args] = opts.nice ? ['nice', '-n', String(opts.nice), opts.binary, ...devServerArgs(opts)] : [opts.binary, ...devServerArgs(opts)];
+  // Through nice(1) or chrt(1), so every thread the server starts inherits the priority.
+  const prefix = opts.idle ? ['chrt', '--idle', '0'] : opts.nice ? ['nice', '-n', String(opts.nice)] : [];
+  const [file, ...args] = [...prefix, opts.binary, ...devServerArgs(opts)];
   const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (chunk: Buffer) => {

@@ -77,7 +77,6 @@ describe('ingest with the dispatcher in the worker process', () => {
     const outcome = await recordWebhook(
       stack.db.db,
       { provider: 'evolution', rawBody: JSON.stringify(body), eventType: parsed.eventType, items: parsed.items.map((i) => ({ routed: routed ?? null, channelKey: i.channelKey, event: i.event })) },
-      { notify: false },
     );
     expect(outcome.status).toBe('pending');
     const handle = stack.client.workflow.getHandle(contactWorkflowId(tenant.tenant.id, phone));

@@ -88,6 +88,7 @@ async function startApi(
   const pinger = createTemporalPinger(temporal.address);
   stoppers.push(() => pinger.close());
   const { ingest, dispatcher, funnelTriggers } = buildIngest({ config, db: db.db, client: temporal.client, log: apiLog, mode });
+  stoppers.push(() => ingest.flush()); // after the server has closed (stoppers run in reverse)
   if (dispatcher) {
     dispatcher.start();
     stoppers.push(() => dispatcher.stop());
