@@ -58,9 +58,28 @@ export class FunnelTriggerCache {
     private readonly ttlMs: number,
   ) {}
 
+  /** Loads in progress: when an entry expires under load, the dispatches waiting for it share one query. */
+  private readonly loading = new Map<string, Promise<FunnelTriggerSpec[]>>();
+
   async forTenant(tenantId: string): Promise<FunnelTriggerSpec[]> {
     const hit = this.entries.get(tenantId);
     if (hit && hit.expires > Date.now()) return hit.specs;
+    const inFlight = this.loading.get(tenantId);
+    if (inFlight) return inFlight;
+    const load: Promise<FunnelTriggerSpec[]> = this.load(tenantId)
+      .then((specs) => {
+        // Not if the tenant's funnels changed meanwhile (invalidate): the next call reads again.
+        if (this.loading.get(tenantId) === load) this.entries.set(tenantId, { specs, expires: Date.now() + this.ttlMs });
+        return specs;
+      })
+      .finally(() => {
+        if (this.loading.get(tenantId) === load) this.loading.delete(tenantId);
+      });
+    this.loading.set(tenantId, load);
+    return load;
+  }
+
+  private async load(tenantId: string): Promise<FunnelTriggerSpec[]> {
     const rows = await this.db
       .select({
         id: funnels.id,
@@ -74,7 +93,7 @@ export class FunnelTriggerCache {
       .innerJoin(funnelVersions, and(eq(funnelVersions.funnelId, funnels.id), eq(funnelVersions.version, funnels.currentVersion)))
       .where(and(eq(funnels.tenantId, tenantId), eq(funnels.active, true), isNull(funnels.deletedAt)))
       .orderBy(asc(funnels.createdAt));
-    const specs = rows.map((r): FunnelTriggerSpec => {
+    return rows.map((r): FunnelTriggerSpec => {
       const def = r.definition as unknown as FunnelDefinition;
       return {
         funnelId: r.id,
@@ -88,12 +107,11 @@ export class FunnelTriggerCache {
         ...(def.channelId ? { channelId: def.channelId } : {}),
       };
     });
-    this.entries.set(tenantId, { specs, expires: Date.now() + this.ttlMs });
-    return specs;
   }
 
   invalidate(tenantId: string): void {
     this.entries.delete(tenantId);
+    this.loading.delete(tenantId);
   }
 }
 
