@@ -42,7 +42,7 @@ const metricsWaiting = new Map<number, { resolve: (text: string) => void; reject
 /** The Prometheus text for /metrics: this process's, or the whole cluster's in an HTTP process. */
 export async function metricsText(timeoutMs = 5000): Promise<string> {
   if (!cluster.isWorker || !process.send) return registry.metrics();
-  if (metricsWaiting.size === 0) process.on('message', onMetricsReply);
+  if (metricsSeq === 0) process.on('message', onMetricsReply);
   const id = ++metricsSeq;
   return new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => settleMetrics(id, new Error(`the API primary did not answer within ${timeoutMs} ms`)), timeoutMs);
@@ -60,7 +60,6 @@ function settleMetrics(id: number, err?: Error, text?: string): void {
   if (!waiting) return;
   metricsWaiting.delete(id);
   clearTimeout(waiting.timer);
-  if (metricsWaiting.size === 0) process.off('message', onMetricsReply);
   if (err) waiting.reject(err);
   else waiting.resolve(text ?? '');
 }
@@ -101,23 +100,23 @@ export async function startApiPrimary(opts: ApiPrimaryOptions): Promise<ApiPrima
   let pause = 1000;
   const ready = opts.ready ?? ((worker: Worker) => new Promise<void>((resolve) => worker.once('listening', () => resolve())));
 
-  const fork = (): { worker: Worker; serving: Promise<void> } => {
-    const worker = cluster.fork();
-    const forkedAt = Date.now();
-    const exited = new Promise<never>((_, reject) =>
-      worker.once('exit', (code, signal) => reject(new Error(`API process ${worker.process.pid} exited (${signal ?? `code ${code}`}) before serving`))),
-    );
-    worker.once('exit', (code, signal) => {
-      if (stopping || !started) return;
-      pause = Date.now() - forkedAt < 60_000 ? Math.min(pause * 2, 30_000) : 1000;
-      log.error({ pid: worker.process.pid, code, signal, restartInMs: pause }, 'API process died; forking another');
-      // Not unref'd: with every process dead, this timer is what keeps the primary alive.
-      setTimeout(() => {
-        if (!stopping) fork().serving.catch(() => undefined); // its exit is logged above
-      }, pause);
+  /** Resolves once the new process serves; rejects if it exits first. */
+  const fork = (): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      const worker = cluster.fork();
+      const forkedAt = Date.now();
+      ready(worker).then(resolve, reject);
+      worker.once('exit', (code, signal) => {
+        reject(new Error(`API process ${worker.process.pid} exited (${signal ?? `code ${code}`}) before serving`)); // no-op once serving
+        if (stopping || !started) return;
+        pause = Date.now() - forkedAt < 60_000 ? Math.min(pause * 2, 30_000) : 1000;
+        log.error({ pid: worker.process.pid, code, signal, restartInMs: pause }, 'API process died; forking another');
+        // Not unref'd: with every process dead, this timer is what keeps the primary alive.
+        setTimeout(() => {
+          if (!stopping) fork().catch(() => undefined); // its exit is logged here
+        }, pause);
+      });
     });
-    return { worker, serving: Promise.race([ready(worker), exited]) };
-  };
 
   const primary: ApiPrimary = {
     workers: () => Object.values(cluster.workers ?? {}).filter((w): w is Worker => !!w),
@@ -141,9 +140,8 @@ export async function startApiPrimary(opts: ApiPrimaryOptions): Promise<ApiPrima
     },
   };
 
-  const forks = Array.from({ length: opts.processes }, () => fork());
   try {
-    await Promise.all(forks.map((f) => f.serving));
+    await Promise.all(Array.from({ length: opts.processes }, () => fork()));
   } catch (err) {
     await primary.stop(5000);
     throw err;

@@ -8,6 +8,11 @@ export interface ApiServer {
   close(graceMs?: number): Promise<void>;
 }
 
+/** The address to show a user: a wildcard host is reached as localhost. */
+export function displayUrl(host: string, port: number): string {
+  return `http://${host === '0.0.0.0' || host === '::' ? 'localhost' : host}:${port}`;
+}
+
 export async function listen(app: Express, port: number, host: string): Promise<ApiServer> {
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000; // longer than typical proxy idle timeouts
@@ -16,10 +21,9 @@ export async function listen(app: Express, port: number, host: string): Promise<
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as { port: number };
-  const shownHost = host === '0.0.0.0' || host === '::' ? 'localhost' : host;
   return {
     server,
-    url: `http://${shownHost}:${address.port}`,
+    url: displayUrl(host, address.port),
     close(graceMs = 10_000) {
       return new Promise((resolve) => {
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);

@@ -21,6 +21,7 @@ import type { contactWorkflow } from '../workflows/contact';
 import type { ContactMessage, ContactPolicy, InboundSignalPayload, SendRetryPolicy } from '../workflows/types';
 import type { FunnelTriggerCache } from '../services/funnels';
 import { markDispatchedBatch } from './record';
+import { TickBatcher } from './tickBatcher';
 import { contactWorkflowId } from '../domain/ids';
 import { conversationFlags } from '../services/conversationSettings';
 
@@ -66,12 +67,21 @@ export class Dispatcher {
   private timer?: NodeJS.Timeout;
   private scanning?: Promise<void>;
   private stopped = false;
-  /** Ids announced but not loaded yet, and the load in progress. */
-  private wanted = new Set<string>();
-  private loading?: Promise<void>;
-  /** Ids Temporal took, to be marked in the next batch, and the mark in progress. */
-  private taken: string[] = [];
-  private marking?: Promise<void>;
+  /** Ids announced but not loaded yet: loaded with one query per batch. */
+  private readonly loads = new TickBatcher<string>(
+    async (ids) => {
+      if (!this.stopped) this.schedule(await this.loadRows(inArray(messages.id, ids)));
+    },
+    (err) => this.opts.log.warn({ err: (err as Error).message }, 'dispatch deferred to the scan'),
+    1000,
+  );
+  /** Ids Temporal took: marked in batches; a crash before the write only causes a harmless re-signal. */
+  private readonly marks = new TickBatcher<string>(
+    (ids) => markDispatchedBatch(this.opts.db, ids),
+    // Left pending: the scan signals them again and the workflows ignore the repeats.
+    (err, ids) => this.opts.log.warn({ err: (err as Error).message, count: ids.length }, 'marking dispatched messages failed'),
+    1000,
+  );
 
   constructor(private readonly opts: DispatcherOptions) {}
 
@@ -90,10 +100,9 @@ export class Dispatcher {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.scanning;
-    await this.loading;
+    await this.loads.flush();
     await Promise.allSettled([...this.chains.values()]);
-    await this.marking;
-    await this.flushMarks();
+    await this.marks.flush();
   }
 
   /**
@@ -102,22 +111,8 @@ export class Dispatcher {
    */
   enqueue(messageIds: string[]): void {
     if (this.stopped) return;
-    for (const id of messageIds) if (!this.inFlight.has(id)) this.wanted.add(id);
-    this.loading ??= new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.loadWanted())
-      .catch((err) => this.opts.log.warn({ err: (err as Error).message }, 'dispatch deferred to the scan'))
-      .finally(() => {
-        this.loading = undefined;
-        if (this.wanted.size > 0 && !this.stopped) this.enqueue([]);
-      });
-  }
-
-  private async loadWanted(): Promise<void> {
-    while (this.wanted.size > 0 && !this.stopped) {
-      const ids = [...this.wanted].slice(0, 1000);
-      for (const id of ids) this.wanted.delete(id);
-      this.schedule(await this.loadRows(inArray(messages.id, ids)));
-    }
+    // An id announced twice is loaded twice at worst: schedule() skips rows in flight.
+    this.loads.add(messageIds.filter((id) => !this.inFlight.has(id)));
   }
 
   /** Number of messages waiting to be dispatched (for /metrics and tests). */
@@ -134,7 +129,7 @@ export class Dispatcher {
     const fresh = rows.filter((r) => !this.inFlight.has(r.id));
     this.schedule(fresh);
     await Promise.allSettled(fresh.map((r) => this.chains.get(contactWorkflowId(r.tenantId, r.contactKey))));
-    await this.flushMarks();
+    await this.marks.flush();
     return fresh.length;
   }
 
@@ -204,33 +199,6 @@ export class Dispatcher {
     else this.active--;
   }
 
-  /** Marks are written in batches; a crash before the write only causes a harmless re-signal. */
-  private markTaken(id: string): void {
-    this.taken.push(id);
-    this.scheduleMarks();
-  }
-
-  private scheduleMarks(): void {
-    this.marking ??= new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.flushMarks())
-      .finally(() => {
-        this.marking = undefined;
-        if (this.taken.length > 0) this.scheduleMarks();
-      });
-  }
-
-  private async flushMarks(): Promise<void> {
-    while (this.taken.length > 0) {
-      const ids = this.taken.splice(0, 1000);
-      try {
-        await markDispatchedBatch(this.opts.db, ids);
-      } catch (err) {
-        // Left pending: the scan signals them again and the workflows ignore the repeats.
-        this.opts.log.warn({ err: (err as Error).message, count: ids.length }, 'marking dispatched messages failed');
-      }
-    }
-  }
-
   private async dispatchOne(row: PendingRow): Promise<void> {
     if (this.stopped) return;
     const message: ContactMessage = {
@@ -271,7 +239,7 @@ export class Dispatcher {
         ],
         staticSummary: `Contact ${row.contactKey}`,
       });
-      this.markTaken(row.id);
+      this.marks.add([row.id]);
     } catch (err) {
       // Stays pending: the scan retries it.
       this.opts.log.warn({ err: (err as Error).message, messageId: row.id }, 'dispatch to Temporal failed; will retry');

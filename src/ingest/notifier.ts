@@ -16,6 +16,7 @@
 import type { Db } from '../db/client';
 import { queryPrepared } from '../db/prepared';
 import type { Logger } from '../log';
+import { TickBatcher } from './tickBatcher';
 
 /** Channel the API notifies with new message ids, for a dispatcher in another process. */
 export const DISPATCH_CHANNEL = 'zapflow_dispatch';
@@ -31,49 +32,28 @@ export function parseDispatchPayload(payload: string): string[] {
 const NOTIFY = `select pg_notify('${DISPATCH_CHANNEL}', payload) from unnest($1::text[]) as payload`;
 
 export class DispatchNotifier {
-  private waiting: string[] = [];
-  private flushing?: Promise<void>;
+  /** One statement for every id stored meanwhile. */
+  private readonly batches: TickBatcher<string>;
 
-  constructor(
-    private readonly db: Db,
-    private readonly log: Logger,
-  ) {}
-
-  /** Queues ids for the next statement; one runs at a time, and ids arriving meanwhile go in the next. */
-  announce(messageIds: string[]): void {
-    if (messageIds.length === 0) return;
-    this.waiting.push(...messageIds);
-    this.schedule();
+  constructor(db: Db, log: Logger) {
+    this.batches = new TickBatcher(
+      async (ids) => {
+        const payloads: string[] = [];
+        for (let i = 0; i < ids.length; i += IDS_PER_NOTIFICATION) payloads.push(ids.slice(i, i + IDS_PER_NOTIFICATION).join(','));
+        // A text[] literal: the payloads hold only uuids and commas, so quoting each is enough.
+        await queryPrepared(db, NOTIFY, [`{${payloads.map((p) => `"${p}"`).join(',')}}`]);
+      },
+      // Stored and pending: the dispatcher's scan finds them.
+      (err, ids) => log.warn({ err: (err as Error).message, count: ids.length }, 'announcing new messages failed; the dispatch scan will find them'),
+    );
   }
 
-  private schedule(): void {
-    this.flushing ??= new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => this.send())
-      .finally(() => {
-        this.flushing = undefined;
-        if (this.waiting.length > 0) this.schedule();
-      });
+  announce(messageIds: string[]): void {
+    this.batches.add(messageIds);
   }
 
   /** Sends whatever is queued (on shutdown, before the database closes). */
-  async flush(): Promise<void> {
-    while (this.flushing || this.waiting.length > 0) {
-      if (this.flushing) await this.flushing;
-      else await this.send();
-    }
-  }
-
-  private async send(): Promise<void> {
-    const ids = this.waiting;
-    this.waiting = [];
-    const payloads: string[] = [];
-    for (let i = 0; i < ids.length; i += IDS_PER_NOTIFICATION) payloads.push(ids.slice(i, i + IDS_PER_NOTIFICATION).join(','));
-    try {
-      // A text[] literal: the payloads hold only uuids and commas, so quoting each is enough.
-      await queryPrepared(this.db, NOTIFY, [`{${payloads.map((p) => `"${p}"`).join(',')}}`]);
-    } catch (err) {
-      // Stored and pending: the dispatcher's scan finds them.
-      this.log.warn({ err: (err as Error).message, count: ids.length }, 'announcing new messages failed; the dispatch scan will find them');
-    }
+  flush(): Promise<void> {
+    return this.batches.flush();
   }
 }

@@ -11,7 +11,7 @@ import type { DbHandle } from '../../db/client';
 import type { Logger } from '../../log';
 import { createApp } from '../../api/app';
 import { buildRouters } from '../../api/routes';
-import { listen, type ApiServer } from '../../api/server';
+import { displayUrl, listen, type ApiServer } from '../../api/server';
 import { buildProviders, openDatabase, startTemporal, type TemporalRuntime } from '../../runtime';
 import { addChannel } from '../../services/channels';
 import { createTenant } from '../../services/tenants';
@@ -213,8 +213,7 @@ async function runApiPrimary(config: Config, log: Logger): Promise<void> {
   onShutdown(log, stoppers);
   const primary = await startApiPrimary({ processes: config.API_PROCESSES, log });
   stoppers.push(() => primary.stop());
-  const shownHost = config.HOST === '0.0.0.0' || config.HOST === '::' ? 'localhost' : config.HOST;
-  log.info({ url: `http://${shownHost}:${config.PORT}`, processes: config.API_PROCESSES, dispatcher: config.DISPATCHER }, 'API listening');
+  log.info({ url: displayUrl(config.HOST, config.PORT), processes: config.API_PROCESSES, dispatcher: config.DISPATCHER }, 'API listening');
 }
 
 /** `zapflow dispatcher`: only the dispatcher (LISTEN + scan), for DISPATCHER=none deployments. */
