@@ -105,6 +105,7 @@ interface Options {
   waitQuiet: number;
   backgroundNice: number;
   backgroundIdle: boolean;
+  temporalMemory: boolean;
 }
 
 const HELP = `tsx bench/ingest.ts [flags]
@@ -133,6 +134,9 @@ const HELP = `tsx bench/ingest.ts [flags]
   --background-idle   run them under SCHED_IDLE instead (chrt --idle, every thread): they get only
                       CPU time nothing else wants, as if they ran on other machines during the
                       phase; their backlog drains after it
+  --temporal-memory   keep the Temporal dev server's state in memory, not in a SQLite file on the
+                      disk PostgreSQL writes its WAL to (as if Temporal had its own machine: its
+                      page-cache writeback delays the webhooks' commit flushes otherwise)
   --wait-quiet S      before the load, wait up to S seconds for other processes to leave the CPUs idle
                       (machine busy < 15%); the bench warns when they do not (default 0: just check)
 
@@ -161,6 +165,7 @@ function parseOptions(argv: string[]): Options {
     waitQuiet: 0,
     backgroundNice: 10,
     backgroundIdle: false,
+    temporalMemory: false,
   };
   const num = (flag: string, value: string | undefined, min = 0): number => {
     const n = Number(value);
@@ -199,6 +204,7 @@ function parseOptions(argv: string[]): Options {
       case '--wait-quiet': o.waitQuiet = num(flag, value(), 0); break;
       case '--background-nice': o.backgroundNice = num(flag, value(), 0); break;
       case '--background-idle': o.backgroundIdle = true; break;
+      case '--temporal-memory': o.temporalMemory = true; break;
       case '--help': case '-h': process.stdout.write(`${HELP}\n`); process.exit(0); break;
       default: throw new Error(`unknown flag ${flag} (see --help)`);
     }
@@ -424,7 +430,7 @@ async function runApiRole(): Promise<void> {
   process.on('disconnect', () => process.exit(1));
   try {
     const config = loadConfig(process.env);
-    const db = await openDb({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE });
+    const db = await openDb({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'zapflow-api' });
     const api = await startApi(config, db, roleLog(config, 'api'));
     const stop = async () => {
       await api.stop();
@@ -787,7 +793,7 @@ async function createBenchDatabase(): Promise<BenchDb> {
   await admin.end();
   const url = new URL(baseUrl);
   url.pathname = `/${name}`;
-  const handle = await openDb({ url: url.toString(), poolSize: 4 });
+  const handle = await openDb({ url: url.toString(), poolSize: 4, applicationName: 'zapflow-bench' });
   await handle.migrate();
   let dropped = false;
   return {
@@ -1042,7 +1048,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     } catch {
       // unknown version
     }
-    devServer = await startDevServer({ binary, port: await freePort(), dbFile: path.join(tmp, 'temporal.db'), fastSqlite: true, namespace, nice: opts.backgroundNice, idle: opts.backgroundIdle });
+    devServer = await startDevServer({ binary, port: await freePort(), dbFile: opts.temporalMemory ? undefined : path.join(tmp, 'temporal.db'), fastSqlite: true, namespace, nice: opts.backgroundNice, idle: opts.backgroundIdle });
     cleanups.push(['Temporal dev server', () => devServer!.stop()]);
     address = devServer.address;
   }
@@ -1050,7 +1056,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   cleanups.push(['Temporal client', () => temporal.connection.close()]);
   await registerSearchAttributes(temporal.connection, namespace);
   const taskQueue = `zf-bench-${randomBytes(4).toString('hex')}`;
-  say(`  temporal  ${devServer ? `dev server ${address} (${temporalVersion || 'temporal CLI'}; SQLite file, WAL + synchronous=off)` : `TEMPORAL_ADDRESS ${address}`}, task queue ${taskQueue}`);
+  say(`  temporal  ${devServer ? `dev server ${address} (${temporalVersion || 'temporal CLI'}; ${opts.temporalMemory ? 'in memory' : 'SQLite file, WAL + synchronous=off'})` : `TEMPORAL_ADDRESS ${address}`}, task queue ${taskQueue}`);
 
   // Tenants and channels.
   const channels: BenchChannel[] = [];

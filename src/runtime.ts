@@ -13,11 +13,13 @@ import { findTemporalCli } from './temporal/binary';
 import { connectTemporal, registerSearchAttributes, type TemporalClients } from './temporal/connect';
 import { startDevServer, type DevServer } from './temporal/devServer';
 
-export async function openDatabase(config: Config): Promise<DbHandle> {
+/** `role` names the process in pg_stat_activity (zapflow-api, zapflow-worker, …). */
+export async function openDatabase(config: Config, role = 'cli'): Promise<DbHandle> {
   return openDb({
     url: config.DATABASE_URL,
     pgliteDir: path.join(config.DATA_DIR, 'pglite'),
     poolSize: config.DATABASE_POOL_SIZE,
+    applicationName: `zapflow-${role}`,
   });
 }
 

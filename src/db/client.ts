@@ -27,6 +27,8 @@ export interface OpenDbOptions {
   /** PGlite data directory; absent or `memory://`: in memory. */
   pgliteDir?: string;
   poolSize?: number;
+  /** Shown in pg_stat_activity, so an operator can tell the API's connections from the worker's. */
+  applicationName?: string;
 }
 
 /** Opens the database: postgres.js for a URL, PGlite otherwise. Same drizzle API for both. */
@@ -35,7 +37,12 @@ export async function openDb(options: OpenDbOptions): Promise<DbHandle> {
     const { default: postgres } = await import('postgres');
     const { drizzle } = await import('drizzle-orm/postgres-js');
     const { migrate } = await import('drizzle-orm/postgres-js/migrator');
-    const client = postgres(options.url, { max: options.poolSize ?? 10, onnotice: () => {}, connect_timeout: 5 });
+    const client = postgres(options.url, {
+      max: options.poolSize ?? 10,
+      onnotice: () => {},
+      connect_timeout: 5,
+      ...(options.applicationName ? { connection: { application_name: options.applicationName } } : {}),
+    });
     const db = drizzle(client, { schema });
     return {
       db: db as unknown as Db,

@@ -216,10 +216,18 @@ export async function markDispatchedBatch(db: Db, messageIds: string[]): Promise
   await queryPrepared(db, MARK_DISPATCHED, [uuidArray(messageIds)]);
 }
 
+/*
+ * Committed asynchronously (synchronous_commit off for this statement's transaction only):
+ * a mark lost in a crash only makes the scan re-signal a message its workflow has already
+ * seen. A synchronous commit here would queue the webhooks' own commits behind its WAL flush,
+ * and it rewrites two wide rows (the message and its raw event) per id. The setting is local
+ * to the implicit transaction, so the pooled connection keeps synchronous commits.
+ */
 const MARK_DISPATCHED = `
-  with m as (
+  with relaxed as (select set_config('synchronous_commit', 'off', true)),
+  m as (
     update messages set dispatched_at = now()
-    where id = any($1::uuid[]) and dispatched_at is null
+    where id = any($1::uuid[]) and dispatched_at is null and exists (select from relaxed)
     returning webhook_event_id
   )
   update webhook_events e set status = 'dispatched', processed_at = now()

@@ -143,7 +143,7 @@ export async function runDev(config: Config, log: Logger): Promise<void> {
   installTemporalRuntime(log);
   const stoppers: Stopper[] = [];
   onShutdown(log, stoppers);
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, 'dev');
   stoppers.push(() => db.close());
   await db.migrate();
   log.info({ driver: db.driver }, 'database ready');
@@ -189,7 +189,7 @@ async function startProcess(config: Config, log: Logger, command: 'api' | 'dispa
   if (command === 'worker') installTemporalRuntime(log);
   const stoppers: Stopper[] = [];
   onShutdown(log, stoppers);
-  const db = await openDatabase(config);
+  const db = await openDatabase(config, command);
   stoppers.push(() => db.close());
   const temporal = await startTemporal(config, log, { spawn: false });
   stoppers.push(() => temporal.connection.close());
