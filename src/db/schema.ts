@@ -216,6 +216,12 @@ export const messages = pgTable(
     index('messages_undispatched_idx')
       .on(t.createdAt)
       .where(sql`${t.dispatchedAt} is null and ${t.triggersAutomation}`),
+    // The dispatched mark asks whether an event still has other messages pending. Without this
+    // the question was a scan of every pending message per mark: 110 ms a call with a 28,000
+    // message backlog, half a core of PostgreSQL while webhooks arrived.
+    index('messages_undispatched_event_idx')
+      .on(t.webhookEventId)
+      .where(sql`${t.dispatchedAt} is null and ${t.triggersAutomation}`),
   ],
 );
 

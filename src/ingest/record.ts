@@ -223,7 +223,7 @@ export async function markDispatchedBatch(db: Db, messageIds: string[]): Promise
  * and it rewrites two wide rows (the message and its raw event) per id. The setting is local
  * to the implicit transaction, so the pooled connection keeps synchronous commits.
  */
-const MARK_DISPATCHED = `
+export const MARK_DISPATCHED = `
   with relaxed as (select set_config('synchronous_commit', 'off', true)),
   m as (
     update messages set dispatched_at = now()
@@ -259,7 +259,7 @@ function singleInbound(input: IngestInput): SingleInbound | undefined {
  * A uuid[] parameter as an array literal: drizzle's `sql` expands a JS array into a list of
  * parameters, which `= any(…)` cannot take. Uuids need no quoting.
  */
-function uuidArray(ids: string[]): string {
+export function uuidArray(ids: string[]): string {
   return `{${ids.join(',')}}`;
 }
 

@@ -9,7 +9,8 @@ import { openDb, type DbHandle } from '../../src/db/client';
 import { messages, webhookEvents } from '../../src/db/schema';
 import { ChannelDirectory } from '../../src/ingest/channelDirectory';
 import { parseEvolution } from '../../src/ingest/parse/evolution';
-import { markDispatchedBatch, recordWebhook } from '../../src/ingest/record';
+import { queryPrepared } from '../../src/db/prepared';
+import { MARK_DISPATCHED, markDispatchedBatch, recordWebhook, uuidArray } from '../../src/ingest/record';
 import { createTestDb, type TestDb } from '../support/harness';
 import { evolutionText } from '../support/payloads';
 import { seedTenantWithChannel } from '../support/stack';
@@ -76,5 +77,25 @@ describe('markDispatchedBatch', () => {
     // drizzle's postgres-js execute resolves to the rows themselves
     const rows = (await conn.db.execute(sql.raw('show synchronous_commit'))) as unknown as Array<{ synchronous_commit: string }>;
     expect(rows[0]!.synchronous_commit).toBe('on');
+  });
+
+  (usesPostgres ? it : it.skip)("finds an event's other pending messages through an index, not by scanning the backlog", async () => {
+    // Before the index, each mark scanned every pending message: 110 ms a call behind a
+    // 28,000-message backlog, the largest PostgreSQL cost of a webhook burst.
+    const { messageId } = await storeText('5511988880004', 'oi de novo');
+    await db.db.execute(sql`
+      insert into messages (tenant_id, channel_id, contact_id, direction, author, type, body, status, webhook_event_id, provider_message_id)
+      select m.tenant_id, m.channel_id, m.contact_id, 'inbound', 'contact', 'text', 'backlog', m.status, 1000000 + g, 'backlog-' || g
+      from messages m, generate_series(1, 20000) g where m.id = ${messageId}`);
+    await db.db.execute(sql`analyze messages`);
+    const [row] = await queryPrepared<{ 'QUERY PLAN': unknown }>(single!.db, `explain (format json) ${MARK_DISPATCHED}`, [uuidArray([messageId])]);
+    const scanned: string[] = [];
+    const walk = (node: { 'Node Type'?: string; 'Relation Name'?: string; 'Index Name'?: string; Plans?: unknown[] }): void => {
+      scanned.push(`${node['Node Type']} ${node['Relation Name'] ?? ''} ${node['Index Name'] ?? ''}`.trim());
+      for (const child of node.Plans ?? []) walk(child as typeof node);
+    };
+    walk((row!['QUERY PLAN'] as Array<{ Plan: Parameters<typeof walk>[0] }>)[0]!.Plan);
+    expect(scanned).toContainEqual(expect.stringContaining('messages_undispatched_event_idx'));
+    expect(scanned).not.toContain('Seq Scan messages');
   });
 });

@@ -1,0 +1,1 @@
+CREATE INDEX "messages_undispatched_event_idx" ON "messages" USING btree ("webhook_event_id") WHERE "messages"."dispatched_at" is null and "messages"."triggers_automation";
