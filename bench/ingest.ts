@@ -69,7 +69,7 @@ import { contactWorkflowId } from '../src/domain/ids';
 import type { ActivityDeps } from '../src/activities';
 import { buildIngest } from '../src/ingest';
 import type { Logger } from '../src/log';
-import { buildProviders } from '../src/runtime';
+import { buildProviders, openDatabase } from '../src/runtime';
 import { addChannel } from '../src/services/channels';
 import { createTenant } from '../src/services/tenants';
 import { findTemporalCli, PROJECT_ROOT } from '../src/temporal/binary';
@@ -424,15 +424,14 @@ type ChildMessage =
 type ParentMessage = { type: 'call'; seq: number; method: 'stats' | 'stop' };
 
 async function runApiRole(): Promise<void> {
-  const clusterConfig = loadConfig(process.env);
-  if (clusterConfig.API_PROCESSES > 1 && !isApiClusterWorker()) return runApiPrimaryRole(clusterConfig);
+  const config = loadConfig(process.env);
+  if (config.API_PROCESSES > 1 && !isApiClusterWorker()) return runApiPrimaryRole(config);
   const send = (msg: ChildMessage) => process.send?.(msg);
   // The bench coordinates shutdown: Ctrl-C reaches this process too, but the parent stops it in order.
   process.on('SIGINT', () => {});
   process.on('disconnect', () => process.exit(1));
   try {
-    const config = loadConfig(process.env);
-    const db = await openDb({ url: config.DATABASE_URL, poolSize: config.DATABASE_POOL_SIZE, applicationName: 'zapflow-api' });
+    const db = await openDatabase(config, 'api');
     const api = await startApi(config, db, roleLog(config, 'api'));
     const stop = async () => {
       await api.stop();
