@@ -18,6 +18,8 @@ export interface DevServerOptions {
   nice?: number;
   /** Run under SCHED_IDLE instead (chrt --idle): only CPU time nothing else wants (benchmarks). */
   idle?: boolean;
+  /** Confine it to these CPUs (taskset -c list, benchmarks: keep it off the API's core). */
+  cpus?: string;
   log?: (line: string) => void;
 }
 
@@ -79,8 +81,11 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
     throw new Error(`port ${opts.port} is already in use: is another Temporal server running? Set TEMPORAL_ADDRESS to use it.`);
   }
   if (opts.dbFile) fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
-  // Through nice(1) or chrt(1), so every thread the server starts inherits the priority.
-  const prefix = opts.idle ? ['chrt', '--idle', '0'] : opts.nice ? ['nice', '-n', String(opts.nice)] : [];
+  // Through taskset(1), nice(1) or chrt(1), so every thread the server starts inherits them.
+  const prefix = [
+    ...(opts.cpus ? ['taskset', '-c', opts.cpus] : []),
+    ...(opts.idle ? ['chrt', '--idle', '0'] : opts.nice ? ['nice', '-n', String(opts.nice)] : []),
+  ];
   const [file, ...args] = [...prefix, opts.binary, ...devServerArgs(opts)];
   const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
