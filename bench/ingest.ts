@@ -140,7 +140,7 @@ const HELP = `tsx bench/ingest.ts [flags]
                       for a SCHED_IDLE task to leave the CPU (a PREEMPT_NONE kernel, as here, does not
                       preempt a task running kernel code); the worker's PostgreSQL backends do not follow.
                       Measured on 2 cores: p99 26-39 ms pinned against 62-72 ms unpinned, p50 4-5 against
-                      9-10 ms; the backlog drains in 190-215 s instead of 150 s
+                      9-10 ms; the backlog drains in 170-215 s instead of 150 s
   --temporal-memory   (default) keep the dev server's state in memory: a SQLite file on the disk
                       PostgreSQL writes its WAL to slows the webhooks' commit flushes (page-cache
                       writeback); measured p99 113-247 ms with the file, 24-87 ms without
