@@ -74,7 +74,7 @@ import { addChannel } from '../src/services/channels';
 import { createTenant } from '../src/services/tenants';
 import { findTemporalCli, PROJECT_ROOT } from '../src/temporal/binary';
 import { connectTemporal, createTemporalPinger, registerSearchAttributes } from '../src/temporal/connect';
-import { freePort, startDevServer, type DevServer } from '../src/temporal/devServer';
+import { backgroundPrefix, freePort, startDevServer, type DevServer } from '../src/temporal/devServer';
 import { startWorker } from '../src/worker';
 import type { ContactState } from '../src/workflows/types';
 import { evolutionText } from '../test/support/payloads';
@@ -380,13 +380,9 @@ async function startInProcessWorker(config: Config, db: DbHandle, client: Client
 async function startWorkerProcess(env: NodeJS.ProcessEnv, logFile: string, client: Client, namespace: string, niceLevel: number, idle: boolean, cpus?: string): Promise<WorkerHandle> {
   const out = fs.openSync(logFile, 'a');
   const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
-  // Through taskset(1), nice(1) or chrt(1) so every thread of the worker (workflow threads, the Rust core) inherits them.
+  // Every thread of the worker (workflow threads, the Rust core) inherits the prefix's settings.
   const command = [process.execPath, ...extra, path.join(PROJECT_ROOT, 'bin/zapflow.js'), 'worker'];
-  const prefix = [
-    ...(cpus ? ['taskset', '-c', cpus] : []),
-    ...(idle ? ['chrt', '--idle', '0'] : niceLevel > 0 ? ['nice', '-n', String(niceLevel)] : []),
-  ];
-  const [file, ...args] = [...prefix, ...command];
+  const [file, ...args] = [...backgroundPrefix({ cpus, idle, nice: niceLevel }), ...command];
   const child = spawn(file!, args, {
     cwd: PROJECT_ROOT,
     env,

@@ -76,17 +76,23 @@ export async function freePort(): Promise<number> {
 }
 
 /** Spawns `temporal server start-dev` and resolves once its frontend accepts connections. */
+/**
+ * The command prefix that runs a background process (benchmarks) on `cpus`, under SCHED_IDLE or
+ * at a nice level: through taskset(1), chrt(1) or nice(1), so every thread it starts inherits them.
+ */
+export function backgroundPrefix(opts: { cpus?: string; idle?: boolean; nice?: number }): string[] {
+  return [
+    ...(opts.cpus ? ['taskset', '-c', opts.cpus] : []),
+    ...(opts.idle ? ['chrt', '--idle', '0'] : opts.nice ? ['nice', '-n', String(opts.nice)] : []),
+  ];
+}
+
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   if (await portAnswers(opts.port)) {
     throw new Error(`port ${opts.port} is already in use: is another Temporal server running? Set TEMPORAL_ADDRESS to use it.`);
   }
   if (opts.dbFile) fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
-  // Through taskset(1), nice(1) or chrt(1), so every thread the server starts inherits them.
-  const prefix = [
-    ...(opts.cpus ? ['taskset', '-c', opts.cpus] : []),
-    ...(opts.idle ? ['chrt', '--idle', '0'] : opts.nice ? ['nice', '-n', String(opts.nice)] : []),
-  ];
-  const [file, ...args] = [...prefix, opts.binary, ...devServerArgs(opts)];
+  const [file, ...args] = [...backgroundPrefix(opts), opts.binary, ...devServerArgs(opts)];
   const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (chunk: Buffer) => {
