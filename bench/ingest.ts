@@ -173,7 +173,7 @@ function parseOptions(argv: string[]): Options {
     waitQuiet: 0,
     backgroundNice: 10,
     backgroundIdle: true,
-    backgroundCpus: os.cpus().length >= 2 ? String(os.cpus().length - 1) : undefined,
+    backgroundCpus: lastCpu(),
     temporalMemory: true,
   };
   const num = (flag: string, value: string | undefined, min = 0): number => {
@@ -376,13 +376,22 @@ async function startInProcessWorker(config: Config, db: DbHandle, client: Client
   return { stop: () => worker.shutdown() };
 }
 
+/** How the worker and the Temporal dev server run beside the API (backgroundPrefix). */
+type BackgroundLayout = Parameters<typeof backgroundPrefix>[0];
+
+/** The default --background-cpus: the last CPU, when there is another one left for the API. */
+function lastCpu(): string | undefined {
+  const cpus = os.cpus().length;
+  return cpus >= 2 ? String(cpus - 1) : undefined;
+}
+
 /** `zapflow worker` (bin/zapflow.js), as deployed; ready once it polls the task queue. */
-async function startWorkerProcess(env: NodeJS.ProcessEnv, logFile: string, client: Client, namespace: string, niceLevel: number, idle: boolean, cpus?: string): Promise<WorkerHandle> {
+async function startWorkerProcess(env: NodeJS.ProcessEnv, logFile: string, client: Client, namespace: string, background: BackgroundLayout): Promise<WorkerHandle> {
   const out = fs.openSync(logFile, 'a');
   const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   // Every thread of the worker (workflow threads, the Rust core) inherits the prefix's settings.
   const command = [process.execPath, ...extra, path.join(PROJECT_ROOT, 'bin/zapflow.js'), 'worker'];
-  const [file, ...args] = [...backgroundPrefix({ cpus, idle, nice: niceLevel }), ...command];
+  const [file, ...args] = [...backgroundPrefix(background), ...command];
   const child = spawn(file!, args, {
     cwd: PROJECT_ROOT,
     env,
@@ -1060,6 +1069,8 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   say(`  database  ${benchDb.url ? `PostgreSQL ${pgVersion}, fresh database ${benchDb.name}` : `PGlite (PostgreSQL ${pgVersion}) in memory`}`);
   const inProcess = opts.inProcess || !benchDb.url;
 
+  const background: BackgroundLayout = { cpus: opts.backgroundCpus, idle: opts.backgroundIdle, nice: opts.backgroundNice };
+
   // Temporal.
   let devServer: DevServer | undefined;
   let address = process.env.TEMPORAL_ADDRESS;
@@ -1073,7 +1084,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     } catch {
       // unknown version
     }
-    devServer = await startDevServer({ binary, port: await freePort(), dbFile: opts.temporalMemory ? undefined : path.join(tmp, 'temporal.db'), fastSqlite: true, namespace, nice: opts.backgroundNice, idle: opts.backgroundIdle, cpus: opts.backgroundCpus });
+    devServer = await startDevServer({ binary, port: await freePort(), dbFile: opts.temporalMemory ? undefined : path.join(tmp, 'temporal.db'), fastSqlite: true, namespace, ...background });
     cleanups.push(['Temporal dev server', () => devServer!.stop()]);
     address = devServer.address;
   }
@@ -1128,7 +1139,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     cleanups.push(['API', () => api.stop()]);
   } else {
     const [w, a] = await Promise.allSettled([
-      startWorkerProcess(roleEnv, workerLogFile, temporal.client, namespace, opts.backgroundNice, opts.backgroundIdle, opts.backgroundCpus),
+      startWorkerProcess(roleEnv, workerLogFile, temporal.client, namespace, background),
       startApiProcess(roleEnv, apiLogFile),
     ]);
     if (w.status === 'fulfilled') cleanups.push(['worker process', () => w.value.stop()]);

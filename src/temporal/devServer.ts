@@ -75,7 +75,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Spawns `temporal server start-dev` and resolves once its frontend accepts connections. */
 /**
  * The command prefix that runs a background process (benchmarks) on `cpus`, under SCHED_IDLE or
  * at a nice level: through taskset(1), chrt(1) or nice(1), so every thread it starts inherits them.
@@ -87,6 +86,7 @@ export function backgroundPrefix(opts: { cpus?: string; idle?: boolean; nice?: n
   ];
 }
 
+/** Spawns `temporal server start-dev` and resolves once its frontend accepts connections. */
 export async function startDevServer(opts: DevServerOptions): Promise<DevServer> {
   if (await portAnswers(opts.port)) {
     throw new Error(`port ${opts.port} is already in use: is another Temporal server running? Set TEMPORAL_ADDRESS to use it.`);
