@@ -4,7 +4,17 @@ import net from 'node:net';
 import path from 'node:path';
 import { devServerSearchAttributeArgs } from './searchAttributes';
 
-export interface DevServerOptions {
+/** How a background process (benchmarks: worker, dev server) runs beside the latency-critical API. */
+export interface BackgroundLayout {
+  /** Run at this nice level (background work yields the CPU to the webhook path). */
+  nice?: number;
+  /** Run under SCHED_IDLE instead (chrt --idle): only CPU time nothing else wants. */
+  idle?: boolean;
+  /** Confine it to these CPUs (taskset -c list: keep it off the API's core). */
+  cpus?: string;
+}
+
+export interface DevServerOptions extends BackgroundLayout {
   binary: string;
   /** SQLite file; absent: in memory. */
   dbFile?: string;
@@ -14,12 +24,6 @@ export interface DevServerOptions {
   namespace?: string;
   /** WAL + synchronous=off: the setting Temporal's own load tests use for the dev server. */
   fastSqlite?: boolean;
-  /** Run at this nice level (benchmarks: background work yields the CPU to the webhook path). */
-  nice?: number;
-  /** Run under SCHED_IDLE instead (chrt --idle): only CPU time nothing else wants (benchmarks). */
-  idle?: boolean;
-  /** Confine it to these CPUs (taskset -c list, benchmarks: keep it off the API's core). */
-  cpus?: string;
   log?: (line: string) => void;
 }
 
@@ -79,7 +83,7 @@ export async function freePort(): Promise<number> {
  * The command prefix that runs a background process (benchmarks) on `cpus`, under SCHED_IDLE or
  * at a nice level: through taskset(1), chrt(1) or nice(1), so every thread it starts inherits them.
  */
-export function backgroundPrefix(opts: { cpus?: string; idle?: boolean; nice?: number }): string[] {
+export function backgroundPrefix(opts: BackgroundLayout): string[] {
   return [
     ...(opts.cpus ? ['taskset', '-c', opts.cpus] : []),
     ...(opts.idle ? ['chrt', '--idle', '0'] : opts.nice ? ['nice', '-n', String(opts.nice)] : []),
