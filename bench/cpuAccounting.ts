@@ -38,7 +38,7 @@ export class CpuAccounting {
 
   snapshot(): CpuSnapshot | undefined {
     if (!this.available) return undefined;
-    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const cpu = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
     const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
     const busy = user + nice + system + irq + softirq + steal;
     const info = new Map<number, { ppid: number; comm: string; ticks: number }>();
@@ -82,7 +82,7 @@ export class CpuAccounting {
       groups[end.group] = (groups[end.group] ?? 0) + ticks;
       if (end.group === 'other' && ticks > 0) others.push([`${end.comm} ${pid}`, pct(ticks)]);
     }
-    for (const g of Object.keys(groups)) groups[g] = pct(groups[g]!);
+    for (const g of Object.keys(groups)) groups[g] = pct(groups[g]);
     const topOther = Object.fromEntries(others.sort((x, y) => y[1] - x[1]).slice(0, 3));
     return { machineBusyPct: ((b.busy - a.busy) / Math.max(1, b.total - a.total)) * 100, seconds, groups, topOther };
   }

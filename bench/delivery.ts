@@ -32,12 +32,13 @@ import { drizzle } from 'drizzle-orm/postgres-js';
 import { migrate } from 'drizzle-orm/postgres-js/migrator';
 import pino from 'pino';
 import postgres from 'postgres';
-import { createProviderClients } from '../src/activities/providers';
+import { createProviderClients } from '../src/providers';
 import { loadConfig } from '../src/config';
 import { MIGRATIONS_FOLDER, type Db } from '../src/db/client';
 import * as schema from '../src/db/schema';
 import { addChannel } from '../src/services/channels';
-import { deliver, type DeliveryDeps, type ProviderRegistry } from '../src/services/delivery';
+import { deliver, type DeliveryDeps } from '../src/services/delivery';
+import type { ProviderRegistry } from '../src/providers/types';
 import { createTenant } from '../src/services/tenants';
 import { startEvolutionFake } from '../test/fakes';
 
@@ -75,7 +76,7 @@ Environment: DATABASE_URL (server to create the bench database on; default ${DEF
 function parseOptions(argv: string[]): Options {
   const o: Options = { sends: 2000, concurrency: 16, warmup: 500, phases: ['off', 'on'], gapMs: 1, jitterMs: 1, pool: 10, breakdown: false, keepDb: false };
   for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
+    const flag = argv[i];
     const next = () => {
       const v = argv[++i];
       if (v === undefined) throw new Error(`${flag} needs a value`);
@@ -103,7 +104,7 @@ function parseOptions(argv: string[]): Options {
       case '--cpu-profile': o.cpuProfile = next(); break;
       case '--keep-db': o.keepDb = true; break;
       case '--help': case '-h': say(HELP); process.exit(0);
-      // eslint-disable-next-line no-fallthrough
+       
       default: throw new Error(`unknown flag ${flag} (see --help)`);
     }
   }
@@ -179,7 +180,7 @@ async function startProfile() {
   session.connect();
   const post = (method: string, params?: object) =>
     new Promise<{ profile?: object }>((resolve, reject) =>
-      session.post(method, params, (err, res) => (err ? reject(err) : resolve((res ?? {}) as { profile?: object }))),
+      session.post(method, params, (err, res) => (err ? reject(err) : resolve((res ?? {})))),
     );
   await post('Profiler.enable');
   await post('Profiler.setSamplingInterval', { interval: 200 });
@@ -344,9 +345,9 @@ async function main(): Promise<void> {
     const [attempts] = await db
       .select({ sent: sql<number>`count(*) filter (where ${schema.messageAttempts.outcome} = 'sent')::int`, all: sql<number>`count(*)::int` })
       .from(schema.messageAttempts);
-    const ok = received.sent === seq && received.distinct === seq && stats!.sent === seq && stats!.all === seq && attempts!.sent === seq && attempts!.all === seq;
+    const ok = received.sent === seq && received.distinct === seq && stats.sent === seq && stats.all === seq && attempts.sent === seq && attempts.all === seq;
     say(
-      `  check       provider received ${received.sent} (${received.distinct} numbers), rows sent ${stats!.sent}/${stats!.all}, attempts sent ${attempts!.sent}/${attempts!.all}: ${ok ? 'exactly once' : 'MISMATCH'}`,
+      `  check       provider received ${received.sent} (${received.distinct} numbers), rows sent ${stats.sent}/${stats.all}, attempts sent ${attempts.sent}/${attempts.all}: ${ok ? 'exactly once' : 'MISMATCH'}`,
     );
     if (!ok) process.exitCode = 1;
   } finally {

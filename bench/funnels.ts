@@ -45,12 +45,12 @@ const ROOT = path.resolve(__dirname, '..');
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback;
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
 /** Peak resident set (VmHWM) of a process, in MB, from /proc. */
@@ -203,7 +203,7 @@ async function main(): Promise<void> {
     const due = started + (i * windowS * 1000) / contacts;
     const wait = due - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    inflight.push(post(phones[i]!));
+    inflight.push(post(phones[i]));
   }
   await Promise.all(inflight);
   const clicksDone = Date.now();

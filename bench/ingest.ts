@@ -65,7 +65,7 @@ import { listen } from '../src/api/server';
 import { loadConfig, type Config } from '../src/config';
 import { openDb, type Db, type DbHandle } from '../src/db/client';
 import { contacts, messages, webhookEvents } from '../src/db/schema';
-import { contactWorkflowId } from '../src/domain/ids';
+import { contactWorkflowId } from '../src/domain/workflowIds';
 import type { ActivityDeps } from '../src/activities';
 import { buildIngest } from '../src/ingest';
 import type { Logger } from '../src/log';
@@ -200,7 +200,7 @@ function parseOptions(argv: string[]): Options {
     return n;
   };
   for (let i = 0; i < argv.length; i++) {
-    const [flag, inline] = argv[i]!.includes('=') ? (argv[i]!.split(/=(.*)/s, 2) as [string, string]) : [argv[i]!, undefined];
+    const [flag, inline] = argv[i].includes('=') ? (argv[i].split(/=(.*)/s, 2) as [string, string]) : [argv[i], undefined];
     const value = () => inline ?? argv[++i];
     switch (flag) {
       case '--rate': o.rate = Math.round(num(flag, value(), 1)); break;
@@ -258,14 +258,14 @@ const ms = (v: number | undefined) => (v === undefined || Number.isNaN(v) ? '-' 
 function percentile(sorted: Float64Array, q: number): number {
   if (sorted.length === 0) return NaN;
   const idx = Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1));
-  return sorted[idx]!;
+  return sorted[idx];
 }
 
 function table(headers: string[], rows: Array<Array<string | number>>, alignLeft = 1): string {
   const cells = [headers, ...rows.map((r) => r.map(String))];
   const widths = headers.map((_, c) => Math.max(...cells.map((r) => (r[c] ?? '').length)));
-  const line = (r: string[]) => r.map((v, c) => (c < alignLeft ? v.padEnd(widths[c]!) : v.padStart(widths[c]!))).join('  ');
-  return [line(cells[0]!), widths.map((w) => '─'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+  const line = (r: string[]) => r.map((v, c) => (c < alignLeft ? v.padEnd(widths[c]) : v.padStart(widths[c]))).join('  ');
+  return [line(cells[0]), widths.map((w) => '─'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
 
 /** postgres.js returns an array; PGlite returns `{ rows }`. */
@@ -308,7 +308,7 @@ function bareRouter(config: Config): Router {
       res.status(400).json({ error: 'empty body' });
       return;
     }
-    const body = JSON.parse((req.body as Buffer).toString('utf8')) as { event?: unknown };
+    const body = JSON.parse((req.body).toString('utf8')) as { event?: unknown };
     res.status(200).json({ received: true, event: typeof body?.event === 'string' ? body.event : null });
   });
   return router;
@@ -345,7 +345,7 @@ async function startApi(config: Config, db: DbHandle, log: Logger): Promise<ApiH
   let lastAt = performance.now();
   return {
     url: server.url,
-    async stats() {
+    stats() {
       const elu = performance.eventLoopUtilization(lastElu);
       const cpu = process.cpuUsage(lastCpu);
       const now = performance.now();
@@ -360,7 +360,7 @@ async function startApi(config: Config, db: DbHandle, log: Logger): Promise<ApiH
       lastElu = performance.eventLoopUtilization();
       lastCpu = process.cpuUsage();
       lastAt = now;
-      return out;
+      return Promise.resolve(out);
     },
     async stop() {
       eld.disable();
@@ -409,7 +409,7 @@ async function startWorkerProcess(env: NodeJS.ProcessEnv, logFile: string, clien
   // Every thread of the worker (workflow threads, the Rust core) inherits the prefix's settings.
   const command = [process.execPath, ...extra, path.join(PROJECT_ROOT, 'bin/zapflow.js'), 'worker'];
   const [file, ...args] = [...backgroundPrefix(background), ...command];
-  const child = spawn(file!, args, {
+  const child = spawn(file, args, {
     cwd: PROJECT_ROOT,
     env,
     stdio: ['ignore', out, out],
@@ -477,7 +477,7 @@ async function runApiRole(): Promise<void> {
       await api.stop();
       await db.close();
     };
-    process.on('message', async (msg: ParentMessage | { type: typeof SHUTDOWN_MESSAGE }) => {
+    const onMessage = async (msg: ParentMessage | { type: typeof SHUTDOWN_MESSAGE }) => {
       // In a cluster (API_PROCESSES > 1) the primary stops its HTTP processes with this message.
       if (msg?.type === SHUTDOWN_MESSAGE) {
         await stop().catch(() => undefined);
@@ -494,7 +494,8 @@ async function runApiRole(): Promise<void> {
       } catch (err) {
         send({ type: 'reply', seq: msg.seq, error: (err as Error).message });
       }
-    });
+    };
+    process.on('message', (msg: ParentMessage | { type: typeof SHUTDOWN_MESSAGE }) => void onMessage(msg));
     send({ type: 'ready', url: api.url });
   } catch (err) {
     send({ type: 'failed', error: (err as Error).stack ?? String(err) });
@@ -539,7 +540,7 @@ async function runApiPrimaryRole(config: Config): Promise<void> {
           }),
         ),
     });
-    process.on('message', async (msg: ParentMessage) => {
+    const onMessage = async (msg: ParentMessage) => {
       if (msg?.type !== 'call') return;
       try {
         if (msg.method === 'stats') {
@@ -560,7 +561,8 @@ async function runApiPrimaryRole(config: Config): Promise<void> {
       } catch (err) {
         send({ type: 'reply', seq: msg.seq, error: (err as Error).message });
       }
-    });
+    };
+    process.on('message', (msg: ParentMessage) => void onMessage(msg));
     send({ type: 'ready', url });
   } catch (err) {
     send({ type: 'failed', error: (err as Error).stack ?? String(err) });
@@ -654,12 +656,12 @@ class PayloadSource {
   next(): { id: string; channel: number; secret: string; body: string } {
     const contact = Math.floor(Math.random() * this.contactCount);
     const channel = contact % this.channels.length;
-    const ch = this.channels[channel]!;
+    const ch = this.channels[channel];
     const id = `3EB0${this.tag}${(++this.seq).toString(16).toUpperCase().padStart(10, '0')}`;
     const payload = evolutionText({
       instance: ch.instance,
       phone: PayloadSource.phone(contact),
-      text: TEXTS[contact % TEXTS.length]!,
+      text: TEXTS[contact % TEXTS.length],
       name: NAMES[contact % NAMES.length],
       id,
     });
@@ -674,7 +676,7 @@ class Accepted {
     this.byChannel = Array.from({ length: channels }, () => []);
   }
   add(channel: number, id: string) {
-    this.byChannel[channel]!.push(id);
+    this.byChannel[channel].push(id);
   }
   get size() {
     return this.byChannel.reduce((n, a) => n + a.length, 0);
@@ -771,7 +773,7 @@ async function runLoad(p: {
                   },
                 ],
               },
-              (err, result) => (err ? reject(err) : resolve({ responses, result })),
+              (err, result) => (err ? reject(err instanceof Error ? err : new Error(String(err))) : resolve({ responses, result })),
             );
             instance.on('response', (_client, status, _bytes, responseTime) => {
               responses++;
@@ -801,7 +803,7 @@ async function runLoad(p: {
     p90: percentile(sorted, 0.9),
     p99: percentile(sorted, 0.99),
     p999: percentile(sorted, 0.999),
-    max: sorted.length ? sorted[sorted.length - 1]! : NaN,
+    max: sorted.length ? sorted[sorted.length - 1] : NaN,
     mean: latencies.reduce((a, b) => a + b, 0) / Math.max(1, latencies.length),
     ok2xx,
     non2xx,
@@ -913,7 +915,7 @@ async function verify(p: {
   let undispatched = 0;
   const lostSample: string[] = [];
   for (let c = 0; c < p.channels.length; c++) {
-    const ids = p.accepted.byChannel[c]!;
+    const ids = p.accepted.byChannel[c];
     if (new Set(ids).size !== ids.length) throw new Error('bench bug: a provider id was sent twice');
     for (let i = 0; i < ids.length; i += 5000) {
       const chunk = ids.slice(i, i + 5000);
@@ -924,7 +926,7 @@ async function verify(p: {
           undispatched: sql<number>`(count(*) filter (where ${messages.dispatchedAt} is null))::int`,
         })
         .from(messages)
-        .where(and(eq(messages.channelId, p.channels[c]!.channelId), inArray(messages.providerMessageId, chunk)))
+        .where(and(eq(messages.channelId, p.channels[c].channelId), inArray(messages.providerMessageId, chunk)))
         .groupBy(messages.providerMessageId);
       const seen = new Set<string>();
       for (const r of rows) {
@@ -989,7 +991,7 @@ async function verify(p: {
   await Promise.all(
     Array.from({ length: 16 }, async () => {
       while (cursor < sampled.length) {
-        const row = sampled[cursor++]!;
+        const row = sampled[cursor++];
         const ids = row.ids.split(',');
         sampledMessages += ids.length;
         const handle = p.client.workflow.getHandle(contactWorkflowId(row.tenantId, row.phone));
@@ -1038,20 +1040,25 @@ async function verify(p: {
 
 function cpuLine(r: CpuReport | undefined, order: string[]): string {
   if (!r) return '';
-  const parts = order.filter((g) => r.groups[g] !== undefined).map((g) => `${g} ${r.groups[g]!.toFixed(0)}%`);
+  const parts = order.filter((g) => r.groups[g] !== undefined).map((g) => `${g} ${r.groups[g].toFixed(0)}%`);
   const other = Object.entries(r.topOther).filter(([, v]) => v >= 5);
   const otherNote = other.length ? `; busiest others: ${other.map(([k, v]) => `${k} ${v.toFixed(0)}%`).join(', ')}` : '';
   return `${parts.join(', ')} (machine busy ${r.machineBusyPct.toFixed(0)}% of ${os.cpus().length} cores)${otherNote}`;
 }
 
+/** Undoes one thing the bench set up; run in reverse order at the end, failures reported. */
+type Cleanup = () => void | Promise<void>;
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
-  const cleanups: Array<[string, () => Promise<void>]> = [];
+  const cleanups: Array<[string, Cleanup]> = [];
   let cleaning: Promise<void> | undefined;
   const cleanup = () =>
     (cleaning ??= (async () => {
       for (const [what, fn] of cleanups.reverse()) {
-        await fn().catch((err) => say(`  cleanup (${what}) failed: ${(err as Error).message}`));
+        await Promise.resolve()
+          .then(fn)
+          .catch((err) => say(`  cleanup (${what}) failed: ${(err as Error).message}`));
       }
     })());
   let interrupted = false;
@@ -1070,10 +1077,10 @@ async function main(): Promise<void> {
   }
 }
 
-async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>]>): Promise<void> {
+async function bench(opts: Options, cleanups: Array<[string, Cleanup]>): Promise<void> {
   const t0 = performance.now();
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zf-bench-'));
-  cleanups.push(['temp dir', async () => fs.rmSync(tmp, { recursive: true, force: true })]);
+  cleanups.push(['temp dir', () => fs.rmSync(tmp, { recursive: true, force: true })]);
 
   say('zapflow ingest bench');
   say(`  machine   ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`);
@@ -1169,7 +1176,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
   // Before the temp dir goes: whatever the API and the worker logged (warn and up by default).
   cleanups.push([
     'logs',
-    async () => {
+    () => {
       for (const [who, file] of [['API', apiLogFile], ['worker', workerLogFile]] as const) {
         const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8').trim() : '';
         if (!text) continue;
@@ -1385,7 +1392,7 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
         ['phase', ...cpuOrder, 'machine busy', 'api ms/req', 'stack ms/req'],
         results.map((r) => [
           r.phase,
-          ...cpuOrder.map((g) => (r.cpu?.groups[g] !== undefined ? `${r.cpu.groups[g]!.toFixed(0)}%` : '-')),
+          ...cpuOrder.map((g) => (r.cpu?.groups[g] !== undefined ? `${r.cpu.groups[g].toFixed(0)}%` : '-')),
           r.cpu ? `${r.cpu.machineBusyPct.toFixed(0)}%` : '-',
           ms(perRequest(r, ['api'])),
           ms(perRequest(r, ['api', 'worker', 'temporal', 'postgres'])),

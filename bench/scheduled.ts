@@ -107,7 +107,7 @@ BENCH_WORKER_NODE_ARGS (extra node flags for the worker, e.g. --cpu-prof --cpu-p
 function parseOptions(argv: string[]): Options {
   const o: Options = { messages: 5000, channels: 4, lead: 0, spread: 60, restartBefore: 10, prefire: '3s', dispatch: true, settle: '1m', activitySlots: 0, concurrency: 32, restart: true, keepDb: false, keepTmp: false, explain: false, drainTimeout: 600 };
   for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
+    const flag = argv[i];
     const next = () => {
       const v = argv[++i];
       if (v === undefined) throw new Error(`${flag} needs a value`);
@@ -141,7 +141,7 @@ function parseOptions(argv: string[]): Options {
       case '--keep-tmp': o.keepTmp = true; break;
       case '--explain': o.explain = true; break;
       case '--help': case '-h': say(HELP); process.exit(0);
-      // eslint-disable-next-line no-fallthrough
+       
       default: throw new Error(`unknown flag ${flag} (see --help)`);
     }
   }
@@ -152,7 +152,7 @@ function parseOptions(argv: string[]): Options {
 
 function percentile(sorted: number[], q: number): number {
   if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
 }
 
 // ───────────────────────────── worker process ─────────────────────────────
@@ -285,7 +285,7 @@ async function scheduleAll(apiUrl: string, channels: Channel[], concurrency: num
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       for (let i = next++; i < phones.length; i = next++) {
-        const ch = channels[i % channels.length]!;
+        const ch = channels[i % channels.length];
         const res = await fetch(`${apiUrl}/api/whatsapp/schedule-message`, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${ch.apiKey}` },
@@ -301,7 +301,7 @@ async function scheduleAll(apiUrl: string, channels: Channel[], concurrency: num
           failures++;
           const kind = `${res.status} ${body.error?.message ?? ''}`.slice(0, 160);
           failureKinds.set(kind, (failureKinds.get(kind) ?? 0) + 1);
-        } else scheduleOf.set(phones[i]!, body.scheduleId);
+        } else scheduleOf.set(phones[i], body.scheduleId);
       }
     }),
   );
@@ -479,13 +479,20 @@ async function runPhase(p: {
 
 // ───────────────────────────── main ─────────────────────────────
 
+/** Undoes one thing the bench set up; run in reverse order at the end, failures reported. */
+type Cleanup = () => void | Promise<void>;
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
-  const cleanups: Array<[string, () => Promise<void>]> = [];
+  const cleanups: Array<[string, Cleanup]> = [];
   let cleaning: Promise<void> | undefined;
   const cleanup = () =>
     (cleaning ??= (async () => {
-      for (const [what, fn] of cleanups.reverse()) await fn().catch((err) => say(`  cleanup (${what}) failed: ${(err as Error).message}`));
+      for (const [what, fn] of cleanups.reverse()) {
+        await Promise.resolve()
+          .then(fn)
+          .catch((err) => say(`  cleanup (${what}) failed: ${(err as Error).message}`));
+      }
     })());
   let interrupted = false;
   process.on('SIGINT', () => {
@@ -504,11 +511,11 @@ async function main(): Promise<void> {
   process.exit(failed ? 1 : 0);
 }
 
-async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>]>): Promise<boolean> {
+async function bench(opts: Options, cleanups: Array<[string, Cleanup]>): Promise<boolean> {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zf-bench-sched-'));
   cleanups.push([
     'temp dir',
-    async () => {
+    () => {
       if (opts.keepTmp) say(`  kept ${tmp}`);
       else fs.rmSync(tmp, { recursive: true, force: true });
     },
@@ -581,8 +588,8 @@ async function bench(opts: Options, cleanups: Array<[string, () => Promise<void>
     if (i < 2) {
       const { tenant, apiKey } = await createTenant(benchDb.handle.db, { name: `Loja ${i + 1}` });
       channels.push({ tenantId: tenant.id, apiKey, instance: '' });
-    } else channels.push({ ...channels[i % 2]!, instance: '' });
-    const ch = channels[i]!;
+    } else channels.push({ ...channels[i % 2], instance: '' });
+    const ch = channels[i];
     ch.instance = `loja-${i + 1}`;
     await addChannel(benchDb.handle.db, { tenantId: ch.tenantId, provider: 'evolution', externalId: ch.instance, baseUrl: fake.url, apiKey: 'bench-evo-key' });
   }

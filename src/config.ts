@@ -241,7 +241,7 @@ export class ConfigError extends Error {
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = configSchema.safeParse(env);
   if (!result.success) {
-    const issue = result.error.issues[0]!;
+    const issue = result.error.issues[0];
     const name = issue.path.join('.') || 'environment';
     throw new ConfigError(`Invalid configuration: ${name}: ${issue.message}`);
   }

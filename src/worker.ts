@@ -5,14 +5,16 @@
 import path from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
-import { startScheduleDispatcher, type ScheduleDispatcherOptions } from './activities/scheduleDispatcher';
+import { startScheduleDispatcher, type ScheduleDispatcherOptions } from './services/scheduleDispatcher';
 import { logContext, type Logger } from './log';
 import { Context } from '@temporalio/activity';
 
+type AnyActivity = (...args: unknown[]) => Promise<unknown>;
+
 /** Every log line an activity writes carries its workflow, activity and (when given) tenant/contact. */
-function withLogContext<T extends Record<string, (...args: any[]) => Promise<unknown>>>(activities: T): T {
+function withLogContext<T extends object>(activities: T): T {
   return Object.fromEntries(
-    Object.entries(activities).map(([name, fn]) => [
+    Object.entries(activities as Record<string, AnyActivity>).map(([name, fn]) => [
       name,
       (...args: unknown[]) => {
         const info = Context.current().info;

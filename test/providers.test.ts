@@ -11,7 +11,7 @@ import {
   retryAfterMs,
   type ChannelTarget,
   type OutboundMessage,
-} from '../src/activities/providers';
+} from '../src/providers';
 import {
   FakeServer,
   startEvolutionFake,

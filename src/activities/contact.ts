@@ -1,7 +1,8 @@
-import { getTenant } from '../db/queries/channels';
 import { optOutContact } from '../db/queries/contacts';
+import { getTenant } from '../db/queries/tenants';
 import { DEFAULT_OPT_OUT_CONFIRMATION } from '../domain/text';
-import { deliverOrFail, type ActivityDeps } from './deps';
+import { deliverOrFail } from './delivery';
+import type { ActivityDeps } from './deps';
 
 /** Activities of the contact workflow. */
 export function createContactActivities(deps: ActivityDeps) {

@@ -11,13 +11,19 @@
 import { createHash } from 'node:crypto';
 import { Context, log as activityLog } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { and, eq, inArray, isNull, sql } from 'drizzle-orm';
 import { loadConfig, type Config } from '../config';
+import { beginInteraction, finishInteraction, type AiInteractionRow } from '../db/queries/aiInteractions';
 import { getChannelById } from '../db/queries/channels';
-import { messages } from '../db/schema';
+import { getContactState, pauseContact } from '../db/queries/contacts';
+import { activeRunsOfContact } from '../db/queries/funnelRuns';
+import { searchKnowledge } from '../db/queries/knowledge';
+import { isSentWithKey } from '../db/queries/sends';
+import { isOwnEcho, messagesByIds, recordMessageAnalysis, setMessageAiText, unanalysedMessages, type MessageRow } from '../db/queries/messages';
+import { FailureType } from '../domain/failures';
 import { DEFAULT_LOOP_GUARD } from '../domain/loopGuard';
 import { splitMessage, typingMs } from '../domain/splitMessage';
+import { followUpWorkflowId } from '../domain/workflowIds';
+import { downloadInboundMedia, MediaUnavailable } from '../providers/media';
 import {
   AiError,
   boundHistory,
@@ -33,33 +39,17 @@ import {
   estimateTokens,
   type AiClient,
 } from '../services/ai';
-import {
-  activeFunnelRuns,
-  beginInteraction,
-  finishInteraction,
-  followUpWorkflowId,
-  getContactState,
-  isOwnEcho,
-  messagesByIds,
-  pauseContact,
-  recentHistory,
-  searchKnowledge,
-  type AiInteractionRow,
-} from '../services/conversation';
-import { fetchInboundMedia } from '../services/conversationMedia';
+import { recentHistory } from '../services/conversation';
 import { conversationSettingsOf, followUpPolicy } from '../services/conversationSettings';
 import { channelTarget, META_WINDOW_MS } from '../services/delivery';
+import { startOrResetFollowUp } from '../services/followUps';
+import { notifyAdmin } from '../services/funnelRuns';
+import { signalIfRunning } from '../temporal/signals';
+import { followUpStopSignal } from '../workflows/definitions';
 import type { ConversationPolicy } from '../workflows/types';
-import { deliverOrFail, type ActivityDeps } from './deps';
-import { startOrResetFollowUp } from './followUps';
-import { notifyAdmin } from './funnels';
-
-/** Failure types of AI calls (PascalCase; the workflows branch on them). */
-export const AiFailureType = {
-  RateLimited: 'AiRateLimited',
-  Unavailable: 'AiUnavailable',
-  Rejected: 'AiRejected',
-} as const;
+import { deliverOrFail } from './delivery';
+import type { ActivityDeps } from './deps';
+import { temporalOf } from './funnels';
 
 function activityInfo(): { attempt: number; workflowId?: string } {
   try {
@@ -113,21 +103,21 @@ export function createConversationActivities(deps: ActivityDeps) {
       logger(deps).warn(`AI call failed (${e.kind}${e.details.status ? ` ${e.details.status}` : ''}), attempt ${attempt}${final ? ', giving up' : ''}`);
       if (e.kind === 'rate_limited') {
         throw ApplicationFailure.create({
-          type: AiFailureType.RateLimited,
+          type: FailureType.AiRateLimited,
           message: e.message,
           nextRetryDelay: e.details.retryAfterMs ?? undefined,
           nonRetryable: final,
         });
       }
-      if (!e.retryable) throw ApplicationFailure.nonRetryable(e.message, e.kind === 'rejected' ? AiFailureType.Rejected : AiFailureType.Unavailable);
-      throw ApplicationFailure.create({ type: AiFailureType.Unavailable, message: e.message, nonRetryable: final });
+      if (!e.retryable) throw ApplicationFailure.nonRetryable(e.message, e.kind === 'rejected' ? FailureType.AiRejected : FailureType.AiUnavailable);
+      throw ApplicationFailure.create({ type: FailureType.AiUnavailable, message: e.message, nonRetryable: final });
     }
   }
 
   /** Voice notes and images of a turn as text (cached on the message row). */
   async function mediaText(
     tenantId: string,
-    row: typeof messages.$inferSelect,
+    row: MessageRow,
     opts: { transcribe: boolean; describe: boolean },
   ): Promise<string | undefined> {
     if (row.aiText) return row.aiText;
@@ -139,8 +129,9 @@ export function createConversationActivities(deps: ActivityDeps) {
     const interaction = await beginInteraction(deps.db, { key: `${kind}:${row.id}`, tenantId, kind, model: kind === 'transcription' ? config.OPENAI_TRANSCRIBE_MODEL : ai.model, input: { messageId: row.id } });
     let file: { data: Buffer; mimeType: string };
     try {
-      file = await fetchInboundMedia(deps.db, {
-        channelId: row.channelId,
+      const channel = await getChannelById(deps.db, { channelId: row.channelId });
+      if (!channel) throw new MediaUnavailable('channel not found');
+      file = await downloadInboundMedia(channelTarget(channel), {
         providerMessageId: row.providerMessageId ?? '',
         media,
         timeoutMs: config.PROVIDER_TIMEOUT,
@@ -161,14 +152,14 @@ export function createConversationActivities(deps: ActivityDeps) {
       await finishInteraction(deps.db, { id: interaction.id, status: 'ok', usage: answer.usage, output: { text } });
     }
     if (kind === 'transcription') await finishInteraction(deps.db, { id: interaction.id, status: 'ok', output: { text } });
-    if (text) await deps.db.update(messages).set({ aiText: text, updatedAt: sql`now()` }).where(eq(messages.id, row.id));
+    if (text) await setMessageAiText(deps.db, { messageId: row.id, text });
     return text || undefined;
   }
 
   return {
     /** Configuration the contact workflow needs (read once per run). */
-    async conversationPolicy(): Promise<ConversationPolicy> {
-      return {
+    conversationPolicy(): Promise<ConversationPolicy> {
+      return Promise.resolve({
         aiAvailable: Boolean(ai),
         debounceMs: config.AI_REPLY_DEBOUNCE,
         loop: {
@@ -182,7 +173,7 @@ export function createConversationActivities(deps: ActivityDeps) {
           cooldownMs: config.LOOP_COOLDOWN,
         },
         aiRetry: { maximumAttempts: config.AI_MAX_ATTEMPTS, initialIntervalMs: config.AI_RETRY_INITIAL, maximumIntervalMs: config.AI_RETRY_MAX },
-      };
+      });
     },
 
     /** A `fromMe` message that is the echo of our own send: not a person typing. */
@@ -199,7 +190,7 @@ export function createConversationActivities(deps: ActivityDeps) {
         reason: 'a person replied from the business phone',
         extendOnly: true,
       });
-      await signalFollowUp(deps, params, 'stop', { reason: 'a person took over the conversation' });
+      await stopFollowUp(deps, params, 'a person took over the conversation');
     },
 
     /** Bot suspected: automation pauses for the cool-down, the tenant's admin is told, the follow-up stops. */
@@ -211,7 +202,7 @@ export function createConversationActivities(deps: ActivityDeps) {
         reason: `bot suspected: ${params.reason}`,
         extendOnly: true,
       });
-      await signalFollowUp(deps, params, 'stop', { reason: 'bot suspected' });
+      await stopFollowUp(deps, params, 'bot suspected');
       await notifyAdmin(deps, {
         tenantId: params.tenantId,
         text: `zapflow: pausei a automação para ${params.contactKey} até ${new Date(params.until).toISOString()}: parece um robô do outro lado (${params.reason}). Retome com DELETE /api/contacts/${params.contactKey}/handover.`,
@@ -227,12 +218,10 @@ export function createConversationActivities(deps: ActivityDeps) {
      */
     async touchFollowUp(params: { tenantId: string; contactKey: string; channelId: string; event: 'inbound' | 'outbound' | 'stop'; at: number; reason?: string }): Promise<void> {
       if (params.event === 'stop') {
-        await signalFollowUp(deps, params, 'stop', { reason: params.reason ?? 'stopped' });
+        await stopFollowUp(deps, params, params.reason ?? 'stopped');
         return;
       }
-      const temporal = deps.temporal;
-      if (!temporal) throw ApplicationFailure.nonRetryable('worker has no Temporal client', 'Misconfigured');
-      await startOrResetFollowUp(temporal, { tenantId: params.tenantId, contactKey: params.contactKey, channelId: params.channelId, event: params.event, at: params.at });
+      await startOrResetFollowUp(temporalOf(deps), { tenantId: params.tenantId, contactKey: params.contactKey, channelId: params.channelId, event: params.event, at: params.at });
     },
 
     /**
@@ -313,7 +302,7 @@ export function createConversationActivities(deps: ActivityDeps) {
       for (const [i, text] of params.parts.entries()) {
         heartbeat();
         const idempotencyKey = `ai:${params.turnKey}:${i}`;
-        const [already] = await deps.db.select({ id: messages.id }).from(messages).where(and(eq(messages.idempotencyKey, idempotencyKey), sql`${messages.providerMessageId} is not null`));
+        const already = await isSentWithKey(deps.db, { idempotencyKey });
         if (!already && channel) {
           const ms = typingMs(text, config.AI_TYPING_PER_CHAR, config.AI_TYPING_MAX);
           if (ms > 0) {
@@ -340,10 +329,7 @@ export function createConversationActivities(deps: ActivityDeps) {
     /** Scores inbound texts (sentiment, emotion, satisfaction) on their rows; off the webhook path. */
     async analyseMessages(params: { tenantId: string; messageIds: string[] }): Promise<number> {
       if (!ai || params.messageIds.length === 0) return 0;
-      const rows = await deps.db
-        .select({ id: messages.id, body: messages.body, aiText: messages.aiText })
-        .from(messages)
-        .where(and(eq(messages.tenantId, params.tenantId), inArray(messages.id, params.messageIds), isNull(messages.analysedAt)));
+      const rows = await unanalysedMessages(deps.db, { tenantId: params.tenantId, ids: params.messageIds });
       const items = rows.map((r) => ({ id: r.id, text: (r.body ?? r.aiText ?? '').trim() })).filter((i) => i.text);
       if (items.length === 0) return 0;
       const key = `analysis:${createHash('sha256').update(items.map((i) => i.id).sort().join(',')).digest('hex').slice(0, 32)}`;
@@ -352,20 +338,16 @@ export function createConversationActivities(deps: ActivityDeps) {
       const parsed = parseJsonAnswer(answer.text) as { results?: Array<Record<string, unknown>> } | undefined;
       let written = 0;
       for (const r of parsed?.results ?? []) {
-        const id = String(r.id ?? '');
+        const id = typeof r.id === 'string' ? r.id : '';
         if (!items.some((i) => i.id === id)) continue;
         const sentiment = Number(r.sentiment);
         const satisfaction = Number(r.satisfaction);
-        await deps.db
-          .update(messages)
-          .set({
-            sentiment: Number.isFinite(sentiment) ? Math.max(-1, Math.min(1, sentiment)) : null,
-            emotion: typeof r.emotion === 'string' ? r.emotion.slice(0, 32).toLowerCase() : null,
-            satisfaction: Number.isFinite(satisfaction) ? Math.round(Math.max(0, Math.min(100, satisfaction))) : null,
-            analysedAt: sql`now()`,
-            updatedAt: sql`now()`,
-          })
-          .where(eq(messages.id, id));
+        await recordMessageAnalysis(deps.db, {
+          messageId: id,
+          sentiment: Number.isFinite(sentiment) ? Math.max(-1, Math.min(1, sentiment)) : null,
+          emotion: typeof r.emotion === 'string' ? r.emotion.slice(0, 32).toLowerCase() : null,
+          satisfaction: Number.isFinite(satisfaction) ? Math.round(Math.max(0, Math.min(100, satisfaction))) : null,
+        });
         written++;
       }
       await finishInteraction(deps.db, { id: interaction.id, status: parsed ? 'ok' : 'failed', usage: answer.usage, output: { written }, ...(parsed ? {} : { error: { message: 'answer was not JSON' } }) });
@@ -389,7 +371,7 @@ export function createConversationActivities(deps: ActivityDeps) {
       else if (!ai && !policy.fallbackText) blocked = 'no AI (OPENAI_API_KEY unset) and no fallback text';
       const [runs, channel] = blocked
         ? [[], undefined]
-        : await Promise.all([activeFunnelRuns(deps.db, params), params.channelId ? getChannelById(deps.db, { channelId: params.channelId }) : undefined]);
+        : await Promise.all([activeRunsOfContact(deps.db, params), params.channelId ? getChannelById(deps.db, { channelId: params.channelId }) : undefined]);
       // Meta's customer service window: outside it only templates go out, and a follow-up is free text.
       const freeTextUntil = channel?.provider === 'meta' ? (contact.lastInboundAt ? contact.lastInboundAt.getTime() + META_WINDOW_MS : 0) : undefined;
       return {
@@ -477,13 +459,10 @@ export function createConversationActivities(deps: ActivityDeps) {
   };
 }
 
-async function signalFollowUp(deps: ActivityDeps, params: { tenantId: string; contactKey: string }, signal: string, arg: unknown): Promise<void> {
+/** Stops the contact's follow-up if one runs. */
+async function stopFollowUp(deps: ActivityDeps, params: { tenantId: string; contactKey: string }, reason: string): Promise<void> {
   if (!deps.temporal) return;
-  try {
-    await deps.temporal.client.workflow.getHandle(followUpWorkflowId(params.tenantId, params.contactKey)).signal(signal, arg);
-  } catch (err) {
-    if (!(err instanceof WorkflowNotFoundError) && (err as Error)?.name !== 'WorkflowNotFoundError') throw err;
-  }
+  await signalIfRunning(deps.temporal.client, followUpWorkflowId(params.tenantId, params.contactKey), followUpStopSignal, { reason });
 }
 
 function heartbeat(): void {

@@ -5,28 +5,22 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { eq } from 'drizzle-orm';
-import { setScheduleTime, transitionSchedule } from '../db/queries/sending';
-import { messages, scheduledMessages } from '../db/schema';
+import { getScheduleById, setScheduleTime, transitionSchedule } from '../db/queries/schedules';
+import { FailureType } from '../domain/failures';
 import type { DeliverRequest, DeliverResult } from '../services/delivery';
-import { deliverOrFail, type ActivityDeps } from './deps';
-import { outboundFollowUps } from './followUps';
-import type { OutboundMessage } from './providers/types';
+import { outboundFollowUps } from '../services/followUps';
+import { scheduleSender, type ScheduledDelivery } from '../services/scheduledSends';
+import { deliverOrFail } from './delivery';
+import type { ActivityDeps } from './deps';
+import { asFailures } from './failures';
 
-export interface ScheduledDelivery {
-  scheduleId: string;
-  tenantId: string;
-  channelId: string;
-  contactKey: string;
-  message: OutboundMessage;
-  /** The schedule's time (epoch ms): the provider is called at this moment, not before. */
-  sendAt: number;
-  /** Longest in-process wait for sendAt (the workflow wakes this much early). */
-  maxWaitMs: number;
-}
-
-/** The idempotency key of a schedule's one message. */
-export const scheduleMessageKey = (scheduleId: string) => `schedule:${scheduleId}`;
+/** What a dispatched schedule's workflow finds after its time (activity `settleScheduledSend`). */
+export type ScheduleSettlement =
+  | { state: 'sent'; messageId?: string }
+  | { state: 'failed'; reason: string }
+  | { state: 'cancelled' }
+  | { state: 'deliver' }
+  | { state: 'wait'; ms: number };
 
 /**
  * Keeps a long activity visibly alive: a lost worker is noticed within the heartbeat
@@ -41,77 +35,6 @@ async function withHeartbeat<T>(fn: () => Promise<T>): Promise<T> {
   } finally {
     clearInterval(timer);
   }
-}
-
-function failureOf(err: unknown): { type: string; message: string } | undefined {
-  const f = err as { name?: string; type?: string; nonRetryable?: boolean; message?: string };
-  if (f?.name === 'ApplicationFailure' && f.nonRetryable) return { type: f.type ?? 'Error', message: f.message ?? '' };
-  return undefined;
-}
-
-/** What a dispatched schedule's workflow finds after its time (activity `settleScheduledSend`). */
-export type ScheduleSettlement =
-  | { state: 'sent'; messageId?: string }
-  | { state: 'failed'; reason: string }
-  | { state: 'cancelled' }
-  | { state: 'deliver' }
-  | { state: 'wait'; ms: number };
-
-/**
- * A schedule's one send, for its workflow's activity and for the worker's dispatcher alike:
- * marks the row sending, delivers at `sendAt` (idempotent by the schedule's key: whoever
- * comes second finds it sent), records the outcome on the row, then the follow-up.
- */
-export function scheduleSender(deps: ActivityDeps) {
-  const { db } = deps;
-  const followUps = outboundFollowUps(deps);
-
-  async function messageIdOf(scheduleId: string): Promise<string | undefined> {
-    const [row] = await db.select({ id: messages.id }).from(messages).where(eq(messages.idempotencyKey, scheduleMessageKey(scheduleId)));
-    return row?.id;
-  }
-
-  async function sendSchedule(params: ScheduledDelivery): Promise<DeliverResult> {
-    const moved = await transitionSchedule(db, { scheduleId: params.scheduleId, from: ['scheduled', 'sending'], to: 'sending' });
-    if (!moved) {
-      const [row] = await db.select().from(scheduledMessages).where(eq(scheduledMessages.id, params.scheduleId));
-      if (!row) throw ApplicationFailure.nonRetryable(`schedule ${params.scheduleId} not found`, 'NotFound');
-      if (row.status === 'cancelled') throw ApplicationFailure.nonRetryable('schedule was cancelled', 'ScheduleCancelled');
-      // sent or failed by an earlier attempt: deliver() below answers from the message row.
-    }
-    try {
-      const result = await deliverOrFail(deps, {
-        tenantId: params.tenantId,
-        channelId: params.channelId,
-        contactKey: params.contactKey,
-        message: params.message,
-        idempotencyKey: scheduleMessageKey(params.scheduleId),
-        notBefore: params.sendAt,
-        maxWaitMs: params.maxWaitMs,
-      });
-      await transitionSchedule(db, {
-        scheduleId: params.scheduleId,
-        from: ['scheduled', 'sending'],
-        to: 'sent',
-        set: { messageId: result.messageId, error: null },
-      });
-      await followUps.afterSend(params, result);
-      return result;
-    } catch (err) {
-      const failure = failureOf(err);
-      if (failure) {
-        await transitionSchedule(db, {
-          scheduleId: params.scheduleId,
-          from: ['scheduled', 'sending'],
-          to: 'failed',
-          set: { messageId: await messageIdOf(params.scheduleId), error: { reason: failure.type, message: failure.message } },
-        });
-      }
-      throw err;
-    }
-  }
-
-  return { sendSchedule, messageIdOf };
 }
 
 export function createSendingActivities(deps: ActivityDeps) {
@@ -131,7 +54,7 @@ export function createSendingActivities(deps: ActivityDeps) {
 
     /** A schedule's send: marks the row sending, delivers at `sendAt`, records the outcome. */
     async deliverScheduledMessage(params: ScheduledDelivery): Promise<DeliverResult> {
-      return withHeartbeat(() => sendSchedule(params));
+      return withHeartbeat(() => asFailures(() => sendSchedule(params)));
     },
 
     /**
@@ -140,16 +63,13 @@ export function createSendingActivities(deps: ActivityDeps) {
      * workflow delivers it itself; `wait`: a dispatcher is on it right now.
      */
     async settleScheduledSend(params: { scheduleId: string; claimTtlMs: number }): Promise<ScheduleSettlement> {
-      const [row] = await db
-        .select({ status: scheduledMessages.status, claimedAt: scheduledMessages.claimedAt, messageId: scheduledMessages.messageId, error: scheduledMessages.error })
-        .from(scheduledMessages)
-        .where(eq(scheduledMessages.id, params.scheduleId));
-      if (!row) throw ApplicationFailure.nonRetryable(`schedule ${params.scheduleId} not found`, 'NotFound');
+      const row = await getScheduleById(db, { scheduleId: params.scheduleId });
+      if (!row) throw ApplicationFailure.nonRetryable(`schedule ${params.scheduleId} not found`, FailureType.NotFound);
       switch (row.status) {
         case 'sent':
           return { state: 'sent', messageId: row.messageId ?? undefined };
         case 'failed':
-          return { state: 'failed', reason: String(row.error?.reason ?? 'Error') };
+          return { state: 'failed', reason: typeof row.error?.reason === 'string' ? row.error.reason : 'Error' };
         case 'cancelled':
           return { state: 'cancelled' };
         case 'scheduled':

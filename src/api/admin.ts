@@ -3,12 +3,11 @@
  * shown once, stored hashed, revocable; channel credentials are written, never read back.
  * Without ADMIN_API_KEY the admin routes do not exist.
  */
-import express, { Router, type NextFunction, type Request, type Response } from 'express';
+import express, { Router } from 'express';
 import { z } from 'zod';
-import { and, asc, eq } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { apiKeys, tenants } from '../db/schema';
-import { addChannel, addChannelSchema, ChannelConflict, ChannelNotFound, listChannels, updateChannel } from '../services/channels';
+import { getTenant, listApiKeys, listTenants } from '../db/queries/tenants';
+import { addChannel, addChannelSchema, listChannels, updateChannel } from '../services/channels';
 import { createApiKey, createTenant, revokeApiKey } from '../services/tenants';
 import { safeEqual } from '../ingest/verify';
 import { ApiError } from './errors';
@@ -22,9 +21,6 @@ const tenantParam = z.object({ id: z.uuid({ message: 'must be a tenant id (uuid)
 const keyParam = z.object({ id: z.uuid({ message: 'must be an API key id (uuid)' }) });
 const channelParam = z.object({ id: z.uuid({ message: 'must be a channel id (uuid)' }) });
 
-type Handler = (req: Request, res: Response) => Promise<void>;
-const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
-
 export function adminRouter(deps: { db: Db; adminKey?: string; bodyLimit: string }): Router {
   const router = Router();
   if (!deps.adminKey) return router;
@@ -37,81 +33,65 @@ export function adminRouter(deps: { db: Db; adminKey?: string; bodyLimit: string
 
   router.post(
     '/admin/tenants',
-    handle(async (req, res) => {
+    async (req, res) => {
       const body = createTenantBody.parse(req.body);
       const { tenant, apiKey, apiKeyId } = await createTenant(deps.db, body);
       res.status(201).json({ tenantId: tenant.id, name: tenant.name, timezone: tenant.timezone, apiKeyId, apiKey });
-    }),
+    },
   );
   router.get(
     '/admin/tenants',
-    handle(async (_req, res) => {
-      const rows = await deps.db.select({ id: tenants.id, name: tenants.name, timezone: tenants.timezone, createdAt: tenants.createdAt }).from(tenants).orderBy(asc(tenants.createdAt));
-      res.json({ tenants: rows });
-    }),
+    async (_req, res) => {
+      res.json({ tenants: await listTenants(deps.db) });
+    },
   );
   router.post(
     '/admin/tenants/:id/api-keys',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { id } = tenantParam.parse(req.params);
       const body = createKeyBody.parse(req.body ?? {});
-      const [tenant] = await deps.db.select({ id: tenants.id }).from(tenants).where(eq(tenants.id, id));
-      if (!tenant) throw new ApiError('not_found', `tenant ${id} not found`);
+      if (!(await getTenant(deps.db, { tenantId: id }))) throw new ApiError('not_found', `tenant ${id} not found`);
       const key = await createApiKey(deps.db, { tenantId: id, name: body.name });
       res.status(201).json({ apiKeyId: key.id, apiKey: key.key, name: body.name });
-    }),
+    },
   );
   router.get(
     '/admin/tenants/:id/api-keys',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { id } = tenantParam.parse(req.params);
-      const rows = await deps.db
-        .select({ id: apiKeys.id, name: apiKeys.name, prefix: apiKeys.prefix, createdAt: apiKeys.createdAt, revokedAt: apiKeys.revokedAt })
-        .from(apiKeys)
-        .where(and(eq(apiKeys.tenantId, id)));
-      res.json({ apiKeys: rows });
-    }),
+      res.json({ apiKeys: await listApiKeys(deps.db, { tenantId: id }) });
+    },
   );
   router.delete(
     '/admin/api-keys/:id',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { id } = keyParam.parse(req.params);
       if (!(await revokeApiKey(deps.db, { keyId: id }))) throw new ApiError('not_found', `API key ${id} not found or already revoked`);
       res.status(204).end();
-    }),
+    },
   );
   router.post(
     '/admin/tenants/:id/channels',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { id } = tenantParam.parse(req.params);
       const body = addChannelSchema.parse({ ...(req.body ?? {}), tenantId: id });
-      try {
-        const channel = await addChannel(deps.db, body);
-        res.status(201).json({ channelId: channel.id, tenantId: channel.tenantId, provider: channel.provider, externalId: channel.externalId });
-      } catch (err) {
-        if (err instanceof ChannelConflict) throw new ApiError('conflict', err.message);
-        throw err;
-      }
-    }),
+      const channel = await addChannel(deps.db, body);
+      res.status(201).json({ channelId: channel.id, tenantId: channel.tenantId, provider: channel.provider, externalId: channel.externalId });
+    },
   );
   router.get(
     '/admin/tenants/:id/channels',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { id } = tenantParam.parse(req.params);
       res.json({ channels: await listChannels(deps.db, { tenantId: id }) });
-    }),
+    },
   );
   router.patch(
     '/admin/channels/:id',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { id } = channelParam.parse(req.params);
-      try {
-        res.json({ channel: await updateChannel(deps.db, { channel: id, change: req.body }) });
-      } catch (err) {
-        if (err instanceof ChannelNotFound) throw new ApiError('not_found', err.message);
-        throw err;
-      }
-    }),
+      res.json({ channel: await updateChannel(deps.db, { channel: id, change: req.body }) });
+    },
   );
   return router;
 }

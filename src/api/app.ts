@@ -29,8 +29,9 @@ export function createApp(deps: AppDeps): Express {
   app.set('trust proxy', deps.config.TRUST_PROXY);
   app.use((req, res, next) => {
     const incoming = req.header('x-request-id');
-    res.locals.requestId = incoming && incoming.length <= 128 ? incoming : randomUUID();
-    res.setHeader('X-Request-Id', res.locals.requestId);
+    const requestId = incoming && incoming.length <= 128 ? incoming : randomUUID();
+    res.locals.requestId = requestId;
+    res.setHeader('X-Request-Id', requestId);
     const started = performance.now();
     res.once('finish', () => {
       const route = routeKey(req);
@@ -42,7 +43,7 @@ export function createApp(deps: AppDeps): Express {
         'request',
       );
     });
-    logContext.run({ requestId: res.locals.requestId }, next);
+    logContext.run({ requestId }, next);
   });
 
   app.get('/metrics', async (_req, res, next) => {

@@ -3,7 +3,7 @@
  * snippets for AI replies, conversation settings (AI replies, follow-ups) and the record of
  * AI calls. Handlers parse, delegate, respond.
  */
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/client';
@@ -11,15 +11,9 @@ import { parseDuration } from '../domain/duration';
 import { phoneFromClient } from '../domain/phone';
 import { aiStatus } from '../services/ai';
 import type { Config } from '../config';
-import {
-  addKnowledge,
-  ContactNotFound,
-  ConversationService,
-  deleteKnowledge,
-  listInteractions,
-  listKnowledge,
-  searchKnowledge,
-} from '../services/conversation';
+import { listInteractions } from '../db/queries/aiInteractions';
+import { addKnowledge, deleteKnowledge, listKnowledge, searchKnowledge } from '../db/queries/knowledge';
+import { ConversationService } from '../services/conversation';
 import { tenantOf } from './auth';
 import { ApiError } from './errors';
 
@@ -53,18 +47,10 @@ const pageQuery = z.object({ limit: z.coerce.number().int().min(1).max(500).defa
 const searchQuery = z.object({ q: z.string().trim().min(1).max(500), limit: z.coerce.number().int().min(1).max(20).default(3) });
 const idParam = z.object({ id: z.uuid({ message: 'must be a snippet id (uuid)' }) });
 
-type Handler = (req: Request, res: Response) => Promise<void>;
-const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
-
 function contactKeyOf(req: Request): string {
   const raw = String(req.params.phone ?? '').trim();
   if (!raw) throw new ApiError('bad_request', 'contact phone required');
   return phoneFromClient(raw) ?? raw;
-}
-
-function translate(err: unknown): never {
-  if (err instanceof ContactNotFound) throw new ApiError('not_found', err.message);
-  throw err;
 }
 
 export function contactsRouter(deps: { db: Db; temporal: Client; config: Config }): Router {
@@ -74,76 +60,76 @@ export function contactsRouter(deps: { db: Db; temporal: Client; config: Config 
   // ─── handover ───
   router.post(
     '/contacts/:phone/handover',
-    handle(async (req, res) => {
+    async (req, res) => {
       const body = handoverBody.parse(req.body ?? {});
-      res.json(await service.handover(tenantOf(res), contactKeyOf(req), body).catch(translate));
-    }),
+      res.json(await service.handover(tenantOf(res), contactKeyOf(req), body));
+    },
   );
   router.delete(
     '/contacts/:phone/handover',
-    handle(async (req, res) => {
-      res.json(await service.resume(tenantOf(res), contactKeyOf(req)).catch(translate));
-    }),
+    async (req, res) => {
+      res.json(await service.resume(tenantOf(res), contactKeyOf(req)));
+    },
   );
   router.get(
     '/contacts/:phone/conversation',
-    handle(async (req, res) => {
-      res.json(await service.status(tenantOf(res), contactKeyOf(req)).catch(translate));
-    }),
+    async (req, res) => {
+      res.json(await service.status(tenantOf(res), contactKeyOf(req)));
+    },
   );
 
   // ─── knowledge ───
   router.post(
     '/knowledge',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { snippets } = knowledgeBody.parse(req.body);
       res.status(201).json({ snippets: await addKnowledge(deps.db, { tenantId: tenantOf(res), snippets }) });
-    }),
+    },
   );
   router.get(
     '/knowledge',
-    handle(async (req, res) => {
+    async (req, res) => {
       const page = pageQuery.parse(req.query);
       res.json({ snippets: await listKnowledge(deps.db, { tenantId: tenantOf(res), ...page }) });
-    }),
+    },
   );
   router.get(
     '/knowledge/search',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { q, limit } = searchQuery.parse(req.query);
       res.json({ snippets: await searchKnowledge(deps.db, { tenantId: tenantOf(res), text: q, limit }) });
-    }),
+    },
   );
   router.delete(
     '/knowledge/:id',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { id } = idParam.parse(req.params);
       if (!(await deleteKnowledge(deps.db, { tenantId: tenantOf(res), id }))) throw new ApiError('not_found', `snippet ${id} not found`);
       res.status(204).end();
-    }),
+    },
   );
 
   // ─── settings and the record of AI calls ───
   router.get(
     '/conversations/settings',
-    handle(async (_req, res) => {
+    async (_req, res) => {
       res.json({ ...(await service.settings(tenantOf(res))), aiAvailable: aiStatus(deps.config) });
-    }),
+    },
   );
   router.put(
     '/conversations/settings',
-    handle(async (req, res) => {
+    async (req, res) => {
       // Validated (400 with the field path) and merged into the stored settings as written.
       res.json(await service.updateSettings(tenantOf(res), req.body ?? {}));
-    }),
+    },
   );
   router.get(
     '/conversations/ai-calls',
-    handle(async (req, res) => {
+    async (req, res) => {
       const query = z.object({ contact: z.string().optional(), limit: z.coerce.number().int().min(1).max(500).default(100) }).parse(req.query);
       const contactKey = query.contact ? (phoneFromClient(query.contact) ?? query.contact) : undefined;
       res.json({ calls: await listInteractions(deps.db, { tenantId: tenantOf(res), contactKey, limit: query.limit }) });
-    }),
+    },
   );
   return router;
 }

@@ -20,9 +20,9 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
         clearTimeout(timer);
         resolve(value);
       },
-      (err) => {
+      (err: unknown) => {
         clearTimeout(timer);
-        reject(err);
+        reject(err instanceof Error ? err : new Error(String(err)));
       },
     );
   });
@@ -41,7 +41,7 @@ export async function runChecks(checks: HealthCheck[], timeoutMs: number): Promi
       }
     }),
   );
-  return Object.fromEntries(entries);
+  return Object.fromEntries(entries) as Record<string, CheckResult>;
 }
 
 /** GET /health: 200 when every check is up, else 503 naming the failed ones. */

@@ -41,8 +41,8 @@ function limiter(opts: {
     standardHeaders: false,
     keyGenerator: opts.key,
     handler: (_req, res, next) => {
-      const retryAfter = res.getHeader('Retry-After');
-      next(new ApiError('rate_limited', `${opts.what}: too many requests, retry in ${retryAfter ?? '?'} s`));
+      const retryAfter = String(res.getHeader('Retry-After') ?? '?');
+      next(new ApiError('rate_limited', `${opts.what}: too many requests, retry in ${retryAfter} s`));
     },
   });
 }

@@ -2,14 +2,14 @@
  * /api/whatsapp/*: send now, schedule, cancel, reschedule, and what became of a message
  * (tenant-scoped). Handlers parse, delegate to src/services/sending, respond.
  */
-import { Router, type NextFunction, type Request, type Response } from 'express';
+import { Router, type Request } from 'express';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { clientPhoneSchema } from '../domain/phone';
 import type { Logger } from '../log';
-import type { OutboundMessage } from '../activities/providers/types';
+import type { OutboundMessage } from '../providers/types';
 import {
   cancelSchedule,
   getMessageDetails,
@@ -17,14 +17,12 @@ import {
   rescheduleSchedule,
   scheduleMessage,
   sendMessage,
-  SendingError,
   type SendingServiceDeps,
 } from '../services/sending';
 import { tenantOf } from './auth';
 import { ApiError } from './errors';
 
 // ─── schemas ───
-
 
 const buttonSchema = z.object({
   id: z.string().trim().min(1).max(256, 'must be at most 256 characters').optional(),
@@ -92,7 +90,7 @@ function checkContent(c: Content, ctx: z.RefinementCtx): void {
   const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
   const kinds = (['media', 'buttons', 'list', 'template'] as const).filter((k) => c[k] !== undefined);
   if (kinds.length > 1) {
-    issue(kinds[1]!, `cannot be combined with ${kinds[0]}: send one kind of content per message`);
+    issue(kinds[1], `cannot be combined with ${kinds[0]}: send one kind of content per message`);
     return;
   }
   const text = c.message?.trim() ?? '';
@@ -166,7 +164,7 @@ export const scheduledForSchema = z.string({ message: 'is required: an ISO 8601 
   const ms = m ? Date.parse(`${m[1]}${offset}`) : NaN;
   // Date.parse rolls 2030-02-30 over to March 2: a day the month does not have is refused.
   const [y, mo, d] = (m?.[1] ?? '').slice(0, 10).split('-').map(Number);
-  const realDay = m !== null && new Date(Date.UTC(y!, mo! - 1, d!)).getUTCDate() === d;
+  const realDay = m !== null && new Date(Date.UTC(y, mo - 1, d)).getUTCDate() === d;
   if (Number.isNaN(ms) || !realDay) {
     ctx.addIssue({ code: 'custom', message: 'must be an ISO 8601 date-time with offset, e.g. 2025-03-10T14:30:00-03:00' });
     return z.NEVER;
@@ -194,31 +192,10 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // ─── router ───
 
-type Handler = (req: Request, res: Response) => Promise<void>;
-const handle = (fn: Handler) => (req: Request, res: Response, next: NextFunction) => fn(req, res).catch(next);
-
-function translate(err: unknown): never {
-  if (err instanceof SendingError) {
-    switch (err.kind) {
-      case 'NotFound':
-        throw new ApiError('not_found', err.message);
-      case 'Conflict':
-        throw new ApiError('conflict', err.message);
-      case 'Unavailable':
-        throw new ApiError('unavailable', err.message);
-      case 'Invalid': {
-        const path = err.field ?? '(body)';
-        throw new ApiError('validation_failed', `${path}: ${err.message}`, [{ path, message: err.message }]);
-      }
-    }
-  }
-  throw err;
-}
-
 function idempotencyKeyOf(req: Request): string | undefined {
   const parsed = idempotencyKeySchema.safeParse(req.header('idempotency-key'));
   if (!parsed.success) {
-    const message = parsed.error.issues[0]!.message;
+    const message = parsed.error.issues[0].message;
     throw new ApiError('validation_failed', `Idempotency-Key: ${message}`, [{ path: 'Idempotency-Key', message }]);
   }
   return parsed.data;
@@ -237,56 +214,56 @@ export function sendingRouter(deps: { config: Config; db: Db; temporal: Client; 
 
   router.post(
     '/whatsapp/send-message',
-    handle(async (req, res) => {
+    async (req, res) => {
       const input = sendMessageBodySchema.parse(req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const answer = await sendMessage(service, { tenantId: tenantOf(res), input, idempotencyKey }).catch(translate);
+      const answer = await sendMessage(service, { tenantId: tenantOf(res), input, idempotencyKey });
       res.status(answer.statusCode).json(answer.body);
-    }),
+    },
   );
 
   router.post(
     '/whatsapp/schedule-message',
-    handle(async (req, res) => {
+    async (req, res) => {
       const { scheduledFor, ...input } = scheduleMessageBodySchema.parse(req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const answer = await scheduleMessage(service, { tenantId: tenantOf(res), input, scheduledFor, idempotencyKey }).catch(translate);
+      const answer = await scheduleMessage(service, { tenantId: tenantOf(res), input, scheduledFor, idempotencyKey });
       res.status(answer.statusCode).json(answer.body);
-    }),
+    },
   );
 
   router.get(
     '/whatsapp/messages/:id',
-    handle(async (req, res) => {
-      const message = await getMessageDetails(deps.db, { tenantId: tenantOf(res), messageId: idOf(req, 'message') }).catch(translate);
+    async (req, res) => {
+      const message = await getMessageDetails(deps.db, { tenantId: tenantOf(res), messageId: idOf(req, 'message') });
       res.json({ success: true, message });
-    }),
+    },
   );
 
   router.get(
     '/whatsapp/schedules/:id',
-    handle(async (req, res) => {
-      const schedule = await getScheduleDetails(deps.db, { tenantId: tenantOf(res), scheduleId: idOf(req, 'schedule') }).catch(translate);
+    async (req, res) => {
+      const schedule = await getScheduleDetails(deps.db, { tenantId: tenantOf(res), scheduleId: idOf(req, 'schedule') });
       res.json({ success: true, schedule });
-    }),
+    },
   );
 
   router.delete(
     '/whatsapp/schedules/:id',
-    handle(async (req, res) => {
-      const schedule = await cancelSchedule(service, { tenantId: tenantOf(res), scheduleId: idOf(req, 'schedule') }).catch(translate);
+    async (req, res) => {
+      const schedule = await cancelSchedule(service, { tenantId: tenantOf(res), scheduleId: idOf(req, 'schedule') });
       res.json({ success: true, schedule });
-    }),
+    },
   );
 
   router.patch(
     '/whatsapp/schedules/:id',
-    handle(async (req, res) => {
+    async (req, res) => {
       const scheduleId = idOf(req, 'schedule');
       const { scheduledFor } = rescheduleBodySchema.parse(req.body);
-      const schedule = await rescheduleSchedule(service, { tenantId: tenantOf(res), scheduleId, scheduledFor }).catch(translate);
+      const schedule = await rescheduleSchedule(service, { tenantId: tenantOf(res), scheduleId, scheduledFor });
       res.json({ success: true, schedule });
-    }),
+    },
   );
 
   return router;

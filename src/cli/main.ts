@@ -10,7 +10,7 @@ import { logger } from '../log';
 import { openDatabase } from '../runtime';
 import { addChannel, ChannelConflict, ChannelNotFound, listChannels, updateChannel } from '../services/channels';
 import { createApiKey, createTenant, revokeApiKey } from '../services/tenants';
-import { PROVIDERS, WEBHOOK_EVENT_STATUSES, type WebhookEventStatus } from '../db/schema';
+import { PROVIDERS, WEBHOOK_EVENT_STATUSES, type WebhookEventStatus } from '../domain/records';
 import { listWebhookEvents } from '../db/queries/events';
 import { parseDuration } from '../domain/duration';
 import { zodIssues } from '../api/errors';

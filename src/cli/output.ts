@@ -8,9 +8,15 @@ export function printTable(rows: Array<Record<string, unknown>>, columns: string
     process.stdout.write('(none)\n');
     return;
   }
-  const cell = (v: unknown) => (v === null || v === undefined ? '' : v instanceof Date ? v.toISOString() : String(v));
+  const cell = (v: unknown): string => {
+    if (v === null || v === undefined) return '';
+    if (v instanceof Date) return v.toISOString();
+    if (typeof v === 'string') return v;
+    if (typeof v === 'number' || typeof v === 'boolean') return v.toString();
+    return JSON.stringify(v) ?? '';
+  };
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => Math.min(60, cell(r[c]).length))));
-  const line = (values: string[]) => values.map((v, i) => v.slice(0, 60).padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (values: string[]) => values.map((v, i) => v.slice(0, 60).padEnd(widths[i])).join('  ').trimEnd();
   process.stdout.write(`${line(columns)}\n`);
   for (const row of rows) process.stdout.write(`${line(columns.map((c) => cell(row[c])))}\n`);
 }

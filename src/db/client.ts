@@ -8,15 +8,16 @@ export type Schema = typeof schema;
 /** The drizzle database, whichever driver is underneath (postgres.js or PGlite). */
 export type Db = PgDatabase<PgQueryResultHKT, Schema>;
 
+/** The database and its lifecycle. Members are plain functions (no `this`): pass them around freely. */
 export interface DbHandle {
   db: Db;
   driver: 'postgres' | 'pglite';
   /** Applies the migrations in drizzle/. */
-  migrate(): Promise<void>;
-  ping(): Promise<void>;
+  migrate: () => Promise<void>;
+  ping: () => Promise<void>;
   /** LISTEN on a channel; resolves once listening, with a function that stops. */
-  listen(channel: string, onPayload: (payload: string) => void): Promise<() => Promise<void>>;
-  close(): Promise<void>;
+  listen: (channel: string, onPayload: (payload: string) => void) => Promise<() => Promise<void>>;
+  close: () => Promise<void>;
 }
 
 export const MIGRATIONS_FOLDER = path.resolve(__dirname, '../../drizzle');
@@ -53,8 +54,8 @@ export async function openDb(options: OpenDbOptions): Promise<DbHandle> {
       },
       // postgres.js keeps one connection for LISTEN and re-listens after reconnecting.
       listen: async (channel, onPayload) => {
-        const { unlisten } = await client.listen(channel, onPayload);
-        return unlisten;
+        const listening = await client.listen(channel, onPayload);
+        return () => listening.unlisten();
       },
       close: () => client.end({ timeout: 5 }),
     };

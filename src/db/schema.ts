@@ -14,16 +14,50 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 
+import {
+  type TenantSettings,
+  PROVIDERS,
+  type Provider,
+  type ChannelCredentialsColumn,
+  type ChannelSettings,
+  WEBHOOK_EVENT_STATUSES,
+  type WebhookEventStatus,
+  MESSAGE_STATUSES,
+  type MessageStatus,
+  FUNNEL_RUN_STATUSES,
+  type FunnelRunStatus,
+  type SendLimitsSetting,
+  ATTEMPT_OUTCOMES,
+  type AttemptOutcome,
+  SCHEDULE_STATUSES,
+  type ScheduleStatus,
+  AI_INTERACTION_KINDS,
+  AI_INTERACTION_STATUSES,
+} from '../domain/records';
+
+export {
+  type TenantSettings,
+  PROVIDERS,
+  type Provider,
+  type ChannelCredentialsColumn,
+  type ChannelSettings,
+  WEBHOOK_EVENT_STATUSES,
+  type WebhookEventStatus,
+  MESSAGE_STATUSES,
+  type MessageStatus,
+  FUNNEL_RUN_STATUSES,
+  type FunnelRunStatus,
+  type SendLimitsSetting,
+  ATTEMPT_OUTCOMES,
+  type AttemptOutcome,
+  SCHEDULE_STATUSES,
+  type ScheduleStatus,
+  AI_INTERACTION_KINDS,
+  AI_INTERACTION_STATUSES,
+};
+
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
-
-/** Tenant settings that later features read; all optional with defaults in code. */
-export interface TenantSettings {
-  optOutKeywords?: string[];
-  optOutConfirmation?: string;
-  adminContact?: { channelId: string; phone: string };
-  [key: string]: unknown;
-}
 
 export const tenants = pgTable('tenants', {
   id: uuid('id').primaryKey().defaultRandom(),
@@ -51,26 +85,6 @@ export const apiKeys = pgTable(
   },
   (t) => [uniqueIndex('api_keys_hash_uq').on(t.hash), index('api_keys_tenant_idx').on(t.tenantId)],
 );
-
-export const PROVIDERS = ['evolution', 'meta', 'lancepilot', 'sandbox'] as const;
-export type Provider = (typeof PROVIDERS)[number];
-
-export interface ChannelCredentialsColumn {
-  apiKey?: string;
-  accessToken?: string;
-  appSecret?: string;
-  verifyToken?: string;
-  webhookSecret?: string;
-  workspaceId?: string;
-}
-
-export interface ChannelSettings {
-  /** Group messages trigger automation only when this is on. */
-  allowGroups?: boolean;
-  /** LancePilot: field mapping of the webhook body (see src/ingest/parse/lancepilot.ts). */
-  lancepilotMapping?: Record<string, unknown>;
-  [key: string]: unknown;
-}
 
 /** A WhatsApp number of a tenant, reached through one provider. */
 export const channels = pgTable(
@@ -128,18 +142,6 @@ export const contacts = pgTable(
   (t) => [uniqueIndex('contacts_tenant_phone_uq').on(t.tenantId, t.phone)],
 );
 
-export const WEBHOOK_EVENT_STATUSES = [
-  'received', // stored, being processed
-  'pending', // accepted, waiting for Temporal to take it
-  'dispatched', // every inbound message handed to its contact workflow
-  'processed', // applied without a workflow (statuses, connection updates)
-  'ignored', // valid, nothing to do (unknown event type, groups)
-  'duplicate', // every item already seen
-  'unroutable', // authenticated, but no channel with that key
-  'rejected', // authenticated, but the body did not parse
-] as const;
-export type WebhookEventStatus = (typeof WEBHOOK_EVENT_STATUSES)[number];
-
 /** Every authenticated webhook POST, raw, before anything else happens. */
 export const webhookEvents = pgTable(
   'webhook_events',
@@ -159,9 +161,6 @@ export const webhookEvents = pgTable(
   },
   (t) => [index('webhook_events_status_idx').on(t.status, t.receivedAt)],
 );
-
-export const MESSAGE_STATUSES = ['received', 'queued', 'sent', 'delivered', 'read', 'played', 'failed'] as const;
-export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
 
 /** Inbound and outbound messages. Unique per (channel, provider message id): the dedupe key. */
 export const messages = pgTable(
@@ -300,9 +299,6 @@ export const funnelVersions = pgTable(
   (t) => [uniqueIndex('funnel_versions_uq').on(t.funnelId, t.version)],
 );
 
-export const FUNNEL_RUN_STATUSES = ['queued', 'running', 'waiting', 'completed', 'failed', 'cancelled'] as const;
-export type FunnelRunStatus = (typeof FUNNEL_RUN_STATUSES)[number];
-
 /** Mirrors each funnel run workflow; written only by activities. id = the run's workflow id. */
 export const funnelRuns = pgTable(
   'funnel_runs',
@@ -340,26 +336,6 @@ export const funnelRuns = pgTable(
 
 // ─── Sending ───────────────────────────────────────────────────────────────────────────
 
-/** Per-channel (`settings.sendLimits`) and per-tenant overrides of the SEND_* quota settings. */
-export interface SendLimitsSetting {
-  perMinute?: number;
-  perHour?: number;
-  perDay?: number;
-  /** Pacing (channels only): minimum gap between sends and extra random jitter, ms. */
-  minGapMs?: number;
-  jitterMs?: number;
-}
-
-export const ATTEMPT_OUTCOMES = [
-  'sent', // the provider accepted it
-  'failed', // permanent refusal (4xx that cannot succeed)
-  'retry', // transient failure known not to have sent (5xx, refused connection)
-  'rate_limited', // the provider said 429 / throughput
-  'uncertain', // timeout or lost worker after the request left: it may have gone out
-  'recovered', // a lookup after an uncertain attempt found it had gone out: nothing sent again
-] as const;
-export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
-
 /** Every call (or recovery lookup) to a provider for one outbound message, numbered from 1. */
 export const messageAttempts = pgTable(
   'message_attempts',
@@ -380,9 +356,6 @@ export const messageAttempts = pgTable(
   },
   (t) => [uniqueIndex('message_attempts_uq').on(t.messageId, t.attempt)],
 );
-
-export const SCHEDULE_STATUSES = ['scheduled', 'sending', 'sent', 'failed', 'cancelled'] as const;
-export type ScheduleStatus = (typeof SCHEDULE_STATUSES)[number];
 
 /** A message to send at a future time; its workflow is `schedule:<id>`. */
 export const scheduledMessages = pgTable(
@@ -495,9 +468,6 @@ export const knowledgeSnippets = pgTable(
   },
   (t) => [index('knowledge_snippets_tenant_idx').on(t.tenantId), index('knowledge_snippets_search_idx').using('gin', t.search)],
 );
-
-export const AI_INTERACTION_KINDS = ['reply', 'followup', 'analysis', 'transcription', 'description'] as const;
-export const AI_INTERACTION_STATUSES = ['pending', 'ok', 'declined', 'skipped', 'failed'] as const;
 
 /**
  * Every AI call zapflow makes on a tenant's behalf: what it was for, tokens, the answer, or

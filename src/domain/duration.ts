@@ -14,5 +14,5 @@ export function parseDuration(value: string | number): number | null {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(ms|sec|s|min|m|h|d)?\s*$/i.exec(value);
   if (!match) return null;
   const unit = (match[2] ?? 'ms').toLowerCase();
-  return Math.round(Number(match[1]) * UNITS[unit]!);
+  return Math.round(Number(match[1]) * UNITS[unit]);
 }

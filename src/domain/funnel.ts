@@ -107,7 +107,7 @@ const WAITS = new Set(['delay', 'waitForReply']);
 
 /** Successors of a step, with the field each edge comes from (for error paths). */
 export function successors(steps: FunnelStep[], index: number): Array<{ field: string; id: string }> {
-  const s = steps[index]!;
+  const s = steps[index];
   const following = steps[index + 1]?.id;
   const fallThrough = (explicit?: string) => (explicit ? [{ field: 'next', id: explicit }] : following ? [{ field: 'next', id: following }] : []);
   switch (s.type) {
@@ -153,13 +153,13 @@ function checkGraph(steps: FunnelStep[], ctx: z.RefinementCtx): void {
   const visit = (i: number): boolean => {
     state.set(i, 'visiting');
     stack.push(i);
-    if (!WAITS.has(steps[i]!.type)) {
+    if (!WAITS.has(steps[i].type)) {
       for (const edge of successors(steps, i)) {
         const j = index.get(edge.id)!;
-        if (WAITS.has(steps[j]!.type)) continue;
+        if (WAITS.has(steps[j].type)) continue;
         if (state.get(j) === 'visiting') {
-          const cycle = stack.slice(stack.indexOf(j)).map((k) => steps[k]!.id);
-          ctx.addIssue({ code: 'custom', path: ['steps', j], message: `loop without a wait: ${[...cycle, steps[j]!.id].join(' → ')}` });
+          const cycle = stack.slice(stack.indexOf(j)).map((k) => steps[k].id);
+          ctx.addIssue({ code: 'custom', path: ['steps', j], message: `loop without a wait: ${[...cycle, steps[j].id].join(' → ')}` });
           return true;
         }
         if (!state.has(j) && visit(j)) return true;
@@ -195,8 +195,8 @@ export const funnelSchema = z
         ctx.addIssue({ code: 'custom', path: ['trigger', 'phrase'], message: `invalid regular expression: ${(err as Error).message}` });
       }
     }
-    checkGraph(value.steps as FunnelStep[], ctx);
+    checkGraph(value.steps, ctx);
   })
-  .transform(({ cooldown, ...rest }): FunnelDefinition => ({ ...rest, cooldownMs: cooldown, steps: rest.steps as FunnelStep[] }));
+  .transform(({ cooldown, ...rest }): FunnelDefinition => ({ ...rest, cooldownMs: cooldown, steps: rest.steps }));
 
 export type FunnelInput = z.input<typeof funnelSchema>;

@@ -13,13 +13,13 @@ export function splitSentences(paragraph: string): string[] {
   let start = 0;
   const re = /([.!?…]+)(["'”’)\]]*)(\s+)/g;
   for (let m = re.exec(paragraph); m; m = re.exec(paragraph)) {
-    const end = m.index + m[1]!.length + m[2]!.length;
+    const end = m.index + m[1].length + m[2].length;
     const before = paragraph.slice(start, m.index);
     const lastWord = /([\p{L}.º]+)$/u.exec(before)?.[1]?.toLowerCase().replace(/\.$/, '') ?? '';
-    const next = paragraph.slice(end + m[3]!.length, end + m[3]!.length + 1);
+    const next = paragraph.slice(end + m[3].length, end + m[3].length + 1);
     if (m[1] === '.' && (ABBREVIATIONS.has(lastWord) || /^\p{Ll}/u.test(next))) continue;
     out.push(paragraph.slice(start, end).trim());
-    start = end + m[3]!.length;
+    start = end + m[3].length;
   }
   const rest = paragraph.slice(start).trim();
   if (rest) out.push(rest);

@@ -39,12 +39,12 @@ export function verifyHs256Jwt(token: string, secret: string, nowSeconds = Math.
   const [header, payload, signature] = token.split('.');
   if (!header || !payload || !signature) return false;
   try {
-    const alg = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')).alg;
+    const { alg } = JSON.parse(Buffer.from(header, 'base64url').toString('utf8')) as { alg?: unknown };
     if (alg !== 'HS256') return false;
     const expected = createHmac('sha256', secret).update(`${header}.${payload}`).digest();
     const received = Buffer.from(signature, 'base64url');
     if (received.length !== expected.length || !timingSafeEqual(received, expected)) return false;
-    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8'));
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { exp?: unknown };
     // A minute of clock skew between Evolution's host and ours.
     return typeof claims.exp !== 'number' || claims.exp + 60 >= nowSeconds;
   } catch {

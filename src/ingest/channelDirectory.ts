@@ -1,12 +1,8 @@
-import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { channels, tenants, type Provider, type TenantSettings } from '../db/schema';
-import type { ChannelRow } from '../db/queries/channels';
+import { findRoutedChannel, findRoutedChannelByCredential, listRoutedChannels, type RoutedChannel } from '../db/queries/channels';
+import type { Provider } from '../domain/records';
 
-export interface RoutedChannel {
-  channel: ChannelRow;
-  tenant: { id: string; timezone: string; settings: TenantSettings };
-}
+export type { RoutedChannel } from '../db/queries/channels';
 
 /**
  * Channel lookups for the webhook hot path. Hits are cached briefly (credential and
@@ -24,12 +20,7 @@ export class ChannelDirectory {
     const key = `${provider}:${externalId}`;
     const hit = this.cache.get(key);
     if (hit && hit.expires > Date.now()) return hit.value;
-    const [row] = await this.db
-      .select({ channel: channels, tenant: { id: tenants.id, timezone: tenants.timezone, settings: tenants.settings } })
-      .from(channels)
-      .innerJoin(tenants, eq(tenants.id, channels.tenantId))
-      .where(and(eq(channels.provider, provider), eq(channels.externalId, externalId)))
-      .limit(1);
+    const row = await findRoutedChannel(this.db, { provider, externalId });
     if (row) this.cache.set(key, { value: row, expires: Date.now() + this.ttlMs });
     return row;
   }
@@ -40,21 +31,11 @@ export class ChannelDirectory {
    * verify token.
    */
   async byCredential(provider: Provider, field: 'webhookSecret' | 'verifyToken', value: string): Promise<RoutedChannel | undefined> {
-    const [row] = await this.db
-      .select({ channel: channels, tenant: { id: tenants.id, timezone: tenants.timezone, settings: tenants.settings } })
-      .from(channels)
-      .innerJoin(tenants, eq(tenants.id, channels.tenantId))
-      .where(and(eq(channels.provider, provider), sql`${channels.credentials}->>${field} = ${value}`))
-      .limit(1);
-    return row;
+    return findRoutedChannelByCredential(this.db, { provider, field, value });
   }
 
   async listByProvider(provider: Provider): Promise<RoutedChannel[]> {
-    return this.db
-      .select({ channel: channels, tenant: { id: tenants.id, timezone: tenants.timezone, settings: tenants.settings } })
-      .from(channels)
-      .innerJoin(tenants, eq(tenants.id, channels.tenantId))
-      .where(eq(channels.provider, provider));
+    return listRoutedChannels(this.db, { provider });
   }
 
   invalidate(): void {

@@ -10,20 +10,26 @@
  * Row loads and the dispatched marks are batched: one query per batch, not per message.
  */
 import type { Client } from '@temporalio/client';
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { contacts, messages, tenants, type TenantSettings } from '../db/schema';
+import {
+  countDispatchBacklog,
+  loadMessagesToDispatch,
+  markDispatchedBatch,
+  scanMessagesToDispatch,
+  type PendingMessage,
+} from '../db/queries/messages';
 import type { InboundType } from '../domain/events';
+import type { TenantSettings } from '../domain/records';
+import { ContactPhoneKey, TenantIdKey } from '../domain/searchAttributes';
 import { DEFAULT_OPT_OUT_KEYWORDS } from '../domain/text';
+import { contactWorkflowId } from '../domain/workflowIds';
 import type { Logger } from '../log';
-import { ContactPhoneKey, TenantIdKey } from '../temporal/searchAttributes';
-import type { contactWorkflow } from '../workflows/contact';
-import type { ContactMessage, ContactPolicy, InboundSignalPayload, SendRetryPolicy } from '../workflows/types';
-import type { FunnelTriggerCache } from '../services/funnels';
-import { markDispatchedBatch } from './record';
-import { TickBatcher } from './tickBatcher';
-import { contactWorkflowId } from '../domain/ids';
 import { conversationFlags } from '../services/conversationSettings';
+import type { FunnelTriggerCache } from '../services/funnels';
+import type { contactWorkflow } from '../workflows/contact';
+import { inboundMessageSignal, WorkflowType } from '../workflows/definitions';
+import type { ContactMessage, ContactPolicy, InboundSignalPayload, SendRetryPolicy } from '../workflows/types';
+import { TickBatcher } from './tickBatcher';
 
 export interface DispatcherOptions {
   db: Db;
@@ -39,25 +45,7 @@ export interface DispatcherOptions {
   funnelTriggers?: FunnelTriggerCache;
 }
 
-interface PendingRow {
-  id: string;
-  tenantId: string;
-  channelId: string;
-  contactKey: string;
-  providerMessageId: string;
-  direction: 'inbound' | 'outbound';
-  author: 'contact' | 'zapflow' | 'human' | 'api';
-  type: string;
-  body: string | null;
-  payload: Record<string, unknown>;
-  providerTimestamp: Date | null;
-  createdAt: Date;
-  contactName: string | null;
-  optedOutAt: Date | null;
-  pausedUntil: Date | null;
-  lastOutboundAt: Date | null;
-  settings: TenantSettings;
-}
+type PendingRow = PendingMessage;
 
 export class Dispatcher {
   private readonly chains = new Map<string, Promise<void>>();
@@ -70,14 +58,14 @@ export class Dispatcher {
   /** Ids announced but not loaded yet: loaded with one query per batch. */
   private readonly loads = new TickBatcher<string>(
     async (ids) => {
-      if (!this.stopped) this.schedule(await this.loadRows(inArray(messages.id, ids)));
+      if (!this.stopped) this.schedule(await loadMessagesToDispatch(this.opts.db, { ids }));
     },
     (err) => this.opts.log.warn({ err: (err as Error).message }, 'dispatch deferred to the scan'),
     1000,
   );
   /** Ids Temporal took: marked in batches; a crash before the write only causes a harmless re-signal. */
   private readonly marks = new TickBatcher<string>(
-    (ids) => markDispatchedBatch(this.opts.db, ids),
+    (ids) => markDispatchedBatch(this.opts.db, { messageIds: ids }),
     // Left pending: the scan signals them again and the workflows ignore the repeats.
     (err, ids) => this.opts.log.warn({ err: (err as Error).message, count: ids.length }, 'marking dispatched messages failed'),
     1000,
@@ -117,49 +105,18 @@ export class Dispatcher {
 
   /** Number of messages waiting to be dispatched (for /metrics and tests). */
   async backlog(): Promise<number> {
-    return dispatchBacklog(this.opts.db);
+    return countDispatchBacklog(this.opts.db);
   }
 
   /** One pass over pending messages, oldest first. */
   async scan(limit = 500): Promise<number> {
-    const rows = await this.loadRows(
-      and(eq(messages.triggersAutomation, true), isNull(messages.dispatchedAt), sql`${messages.createdAt} < now() - interval '1 second'`),
-      limit,
-    );
+    const rows = await scanMessagesToDispatch(this.opts.db, { limit });
     const fresh = rows.filter((r) => !this.inFlight.has(r.id));
     this.schedule(fresh);
-    await Promise.allSettled(fresh.map((r) => this.chains.get(contactWorkflowId(r.tenantId, r.contactKey))));
+    // The chains these rows joined (a contact's chain outlives none of its rows).
+    await Promise.allSettled(fresh.map((r) => this.chains.get(contactWorkflowId(r.tenantId, r.contactKey)) ?? Promise.resolve()));
     await this.marks.flush();
     return fresh.length;
-  }
-
-  private async loadRows(where: ReturnType<typeof and>, limit = 1000): Promise<PendingRow[]> {
-    return this.opts.db
-      .select({
-        id: messages.id,
-        tenantId: messages.tenantId,
-        channelId: messages.channelId,
-        contactKey: contacts.phone,
-        providerMessageId: messages.providerMessageId,
-        direction: messages.direction,
-        author: messages.author,
-        type: messages.type,
-        body: messages.body,
-        payload: messages.payload,
-        providerTimestamp: messages.providerTimestamp,
-        createdAt: messages.createdAt,
-        contactName: contacts.name,
-        optedOutAt: contacts.optedOutAt,
-        pausedUntil: contacts.pausedUntil,
-        lastOutboundAt: contacts.lastOutboundAt,
-        settings: tenants.settings,
-      })
-      .from(messages)
-      .innerJoin(contacts, eq(contacts.id, messages.contactId))
-      .innerJoin(tenants, eq(tenants.id, messages.tenantId))
-      .where(where)
-      .orderBy(asc(messages.createdAt), asc(messages.providerTimestamp))
-      .limit(limit) as Promise<PendingRow[]>;
   }
 
   private schedule(rows: PendingRow[]): void {
@@ -227,11 +184,11 @@ export class Dispatcher {
         ...(row.lastOutboundAt ? { contactLastOutboundAt: row.lastOutboundAt.getTime() } : {}),
         ...conversationOf(row.settings),
       };
-      await this.opts.client.workflow.signalWithStart<typeof contactWorkflow, [InboundSignalPayload]>('contactWorkflow', {
+      await this.opts.client.workflow.signalWithStart<typeof contactWorkflow, [InboundSignalPayload]>(WorkflowType.contact, {
         workflowId: contactWorkflowId(row.tenantId, row.contactKey),
         taskQueue: this.opts.taskQueue,
         args: [{ tenantId: row.tenantId, contactKey: row.contactKey }],
-        signal: 'inbound',
+        signal: inboundMessageSignal,
         signalArgs: [payload],
         typedSearchAttributes: [
           { key: TenantIdKey, value: row.tenantId },
@@ -247,15 +204,6 @@ export class Dispatcher {
       this.release();
     }
   }
-}
-
-/** Messages stored but not yet handed to Temporal (for /metrics and tests). */
-export async function dispatchBacklog(db: Db): Promise<number> {
-  const [row] = await db
-    .select({ n: sql<number>`count(*)::int` })
-    .from(messages)
-    .where(and(eq(messages.triggersAutomation, true), isNull(messages.dispatchedAt)));
-  return row?.n ?? 0;
 }
 
 /** Media kind (and caption) for the contact workflow: voice notes and images can become AI turns. */

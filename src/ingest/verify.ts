@@ -17,7 +17,7 @@ export function verifyMetaSignature(rawBody: Buffer, header: string | undefined,
   if (typeof header !== 'string' || !Buffer.isBuffer(rawBody)) return false;
   const match = SIGNATURE_HEADER.exec(header.trim());
   if (!match) return false;
-  const received = Buffer.from(match[1]!, 'hex');
+  const received = Buffer.from(match[1], 'hex');
   let ok = false;
   for (const secret of secrets) {
     if (typeof secret !== 'string' || secret === '') continue;

@@ -1,8 +1,9 @@
-import { asc, eq, sql } from 'drizzle-orm';
+import { DomainError } from '../domain/errors';
 import { z } from 'zod';
 import type { Db } from '../db/client';
-import { channels, PROVIDERS, type ChannelSettings } from '../db/schema';
-import { getTenant } from '../db/queries/channels';
+import { changeChannel, insertChannel, listChannelRows, type ChannelRow } from '../db/queries/channels';
+import { PROVIDERS, type ChannelSettings } from '../domain/records';
+import { getTenant } from '../db/queries/tenants';
 import { lancePilotMappingSchema } from '../ingest/parse/lancepilot';
 
 /** Public base URLs; per channel overridable (tests and staging point them anywhere). */
@@ -35,8 +36,11 @@ export const addChannelSchema = z
   });
 export type AddChannelInput = z.input<typeof addChannelSchema>;
 
-export class ChannelConflict extends Error {
+export class ChannelConflict extends DomainError {
   override name = 'ChannelConflict';
+  constructor(message: string) {
+    super('Conflict', message);
+  }
 }
 
 export async function addChannel(db: Db, input: AddChannelInput) {
@@ -52,23 +56,19 @@ export async function addChannel(db: Db, input: AddChannelInput) {
       workspaceId: value.workspaceId,
     }).filter(([, v]) => v !== undefined),
   );
-  const rows = await db
-    .insert(channels)
-    .values({
-      tenantId: value.tenantId,
-      provider: value.provider,
-      externalId: value.externalId,
-      name: value.name,
-      baseUrl: value.baseUrl ?? DEFAULT_BASE_URLS[value.provider],
-      credentials,
-      settings: value.allowGroups !== undefined ? { allowGroups: value.allowGroups } : {},
-    })
-    .onConflictDoNothing()
-    .returning();
-  if (rows.length === 0) {
+  const row = await insertChannel(db, {
+    tenantId: value.tenantId,
+    provider: value.provider,
+    externalId: value.externalId,
+    name: value.name,
+    baseUrl: value.baseUrl ?? DEFAULT_BASE_URLS[value.provider],
+    credentials,
+    settings: value.allowGroups !== undefined ? { allowGroups: value.allowGroups } : {},
+  });
+  if (!row) {
     throw new ChannelConflict(`a ${value.provider} channel with external id "${value.externalId}" already exists`);
   }
-  return rows[0]!;
+  return row;
 }
 
 const secret = z.string().min(1).nullable().optional();
@@ -105,7 +105,7 @@ export const updateChannelSchema = z
 const CREDENTIAL_KEYS = ['apiKey', 'webhookSecret', 'appSecret', 'verifyToken', 'accessToken', 'workspaceId'] as const;
 
 /** A channel as operators see it: which credentials are set, never their values. */
-export function channelView(row: typeof channels.$inferSelect) {
+export function channelView(row: ChannelRow) {
   const credentials = row.credentials as Record<string, unknown>;
   return {
     channelId: row.id,
@@ -120,50 +120,47 @@ export function channelView(row: typeof channels.$inferSelect) {
 }
 
 export async function listChannels(db: Db, params: { tenantId?: string } = {}) {
-  const rows = await db
-    .select()
-    .from(channels)
-    .where(params.tenantId ? eq(channels.tenantId, params.tenantId) : undefined)
-    .orderBy(asc(channels.createdAt));
-  return rows.map(channelView);
+  return (await listChannelRows(db, params)).map(channelView);
 }
 
-export class ChannelNotFound extends Error {
+export class ChannelNotFound extends DomainError {
   override name = 'ChannelNotFound';
+  constructor(message: string) {
+    super('NotFound', message);
+  }
 }
 
 /** Applies a change to the channel with this id (or external id); returns its new view. */
 export async function updateChannel(db: Db, params: { channel: string; change: unknown }) {
   const change = updateChannelSchema.parse(params.change ?? {});
-  return db.transaction(async (tx) => {
-    const which = z.uuid().safeParse(params.channel).success ? eq(channels.id, params.channel) : eq(channels.externalId, params.channel);
-    const [row, another] = await tx.select().from(channels).where(which).limit(2).for('update');
-    if (!row) throw new ChannelNotFound(`channel ${params.channel} not found`);
-    // External ids are unique per provider only.
-    if (another) throw new ChannelNotFound(`external id ${params.channel} names several channels: use the channel id`);
-    const credentials: Record<string, unknown> = { ...(row.credentials as Record<string, unknown>) };
-    for (const key of CREDENTIAL_KEYS) {
-      if (change[key] === null) delete credentials[key];
-      else if (change[key] !== undefined) credentials[key] = change[key];
-    }
-    const settings: ChannelSettings = { ...row.settings };
-    if (change.allowGroups !== undefined) settings.allowGroups = change.allowGroups;
-    for (const key of ['lancepilotMapping', 'sendLimits'] as const) {
-      const value = change[key];
-      if (value === null) delete settings[key];
-      else if (value !== undefined) settings[key] = { ...(settings[key] as Record<string, unknown> | undefined), ...value };
-    }
-    const [updated] = await tx
-      .update(channels)
-      .set({
+  const byId = z.uuid().safeParse(params.channel).success;
+  const result = await changeChannel(db, {
+    ...(byId ? { id: params.channel } : { externalId: params.channel }),
+    change: (row) => {
+      const credentials: Record<string, unknown> = { ...(row.credentials as Record<string, unknown>) };
+      for (const key of CREDENTIAL_KEYS) {
+        if (change[key] === null) delete credentials[key];
+        else if (change[key] !== undefined) credentials[key] = change[key];
+      }
+      const settings: ChannelSettings = { ...row.settings };
+      if (change.allowGroups !== undefined) settings.allowGroups = change.allowGroups;
+      for (const key of ['lancepilotMapping', 'sendLimits'] as const) {
+        const value = change[key];
+        if (value === null) delete settings[key];
+        else if (value !== undefined) settings[key] = { ...(settings[key] as Record<string, unknown> | undefined), ...value };
+      }
+      return {
         credentials,
         settings,
         ...(change.name !== undefined ? { name: change.name } : {}),
         ...(change.baseUrl !== undefined ? { baseUrl: change.baseUrl } : {}),
-        updatedAt: sql`now()`,
-      })
-      .where(eq(channels.id, row.id))
-      .returning();
-    return channelView(updated!);
+      };
+    },
   });
+  if (result.outcome !== 'updated') {
+    throw new ChannelNotFound(
+      result.outcome === 'ambiguous' ? `external id ${params.channel} names several channels: use the channel id` : `channel ${params.channel} not found`,
+    );
+  }
+  return channelView(result.row);
 }

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Config } from '../config';
 import { parseDuration } from '../domain/duration';
 import { parseWindows, type TimeWindow } from '../domain/followUpWindow';
-import type { TenantSettings } from '../db/schema';
+import type { TenantSettings } from '../domain/records';
 import type { ConversationFlags } from '../workflows/types';
 
 const durationString = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -123,8 +123,9 @@ export function followUpPolicy(config: Config, settings: ConversationSettings, t
 }
 
 /** Merges an API update into the stored settings (other keys untouched). */
-export function mergeConversationSettings(settings: TenantSettings, update: z.input<typeof conversationSettingsInput>): TenantSettings {
-  conversationSettingsInput.parse(update); // throws a ZodError (400) on a bad field
+export function mergeConversationSettings(settings: TenantSettings, body: unknown): TenantSettings {
+  conversationSettingsInput.parse(body); // throws a ZodError (400) on a bad field
+  const update = body as z.input<typeof conversationSettingsInput>;
   const next: TenantSettings = { ...settings };
   // Stored as the tenant wrote it (durations as "4h"), so it reads back the same.
   if (update.ai) next.ai = { ...(settings.ai as Record<string, unknown> | undefined), ...update.ai };

@@ -3,25 +3,27 @@ import { loadConfig, type Config } from '../config';
 import type { Db } from '../db/client';
 import type { ChannelRow } from '../db/queries/channels';
 import type { ContactRow } from '../db/queries/contacts';
+import { isUniqueViolation } from '../db/errors';
+import { pacingNextAt } from '../db/queries/quotas';
+import { findSandboxSend } from '../db/queries/sandbox';
 import {
-  findSandboxSend,
   finishAttempt,
-  hasPendingStatuses,
-  isUniqueViolation,
-  listStatusEvents,
   markMessageFailed,
   noteMessageError,
   openOutboundSend,
-  pacingNextAt,
   recordSent,
   removeOwnEcho,
   startSendAttempt,
   type OutboundRow,
   type SendStart,
-} from '../db/queries/sending';
-import type { MessageStatus, Provider } from '../db/schema';
-import type { Logger } from '../log';
-import { ProviderError, type ChannelTarget, type OutboundMessage, type ProviderClient } from '../activities/providers/types';
+} from '../db/queries/sends';
+import { applyPendingStatuses, applyStatus, hasPendingStatuses, listStatusEvents } from '../db/queries/statuses';
+import { FailureType, type SendRefusal } from '../domain/failures';
+import type { MessageStatus, Provider } from '../domain/records';
+import { sendsTotal } from '../metrics';
+import { ProviderError, type ProviderErrorKind } from '../providers/errors';
+import type { ChannelTarget, OutboundMessage } from '../providers/types';
+import type { ServiceDeps } from './deps';
 import {
   pacingDeferral,
   pacingRequest,
@@ -32,17 +34,9 @@ import {
   SendDeferred,
   sendPolicy,
 } from './quotas';
-import { applyPendingStatuses, applyStatus } from './statuses';
 
-export type ProviderRegistry = Record<Provider, ProviderClient>;
-
-export interface DeliveryDeps {
-  db: Db;
-  providers: ProviderRegistry;
-  log: Logger;
-  /** Quotas, pacing and attempt limits; absent: read once from the environment. */
-  config?: Config;
-}
+/** Quotas, pacing and attempt limits come from `config`; absent: read once from the environment. */
+export type DeliveryDeps = Pick<ServiceDeps, 'db' | 'providers' | 'log' | 'config'>;
 
 export interface DeliverRequest {
   tenantId: string;
@@ -73,15 +67,7 @@ export interface DeliverResult {
   duplicateRisk?: boolean;
 }
 
-export type RefusalReason =
-  | 'OptedOut'
-  | 'ChannelNotFound'
-  | 'ContactNotSendable'
-  | 'WindowClosed'
-  | 'RecipientInvalid'
-  | 'ProviderRejected'
-  | 'ProviderAuth'
-  | 'ProviderUnavailable';
+export type RefusalReason = SendRefusal;
 
 /** Refusals that retrying cannot fix; the activity layer makes them non-retryable. */
 export class DeliveryRefused extends Error {
@@ -121,12 +107,12 @@ export function bodyOf(message: OutboundMessage): string {
 /** Meta's customer service window: free-form messages only within 24 h of the contact's last message. */
 export const META_WINDOW_MS = 24 * 60 * 60 * 1000;
 
-/** How a provider's permanent refusal is recorded on the message row (same names as FailureType). */
-const REFUSAL_OF_KIND: Record<string, RefusalReason> = {
-  invalid_recipient: 'RecipientInvalid',
-  window_closed: 'WindowClosed',
-  auth: 'ProviderAuth',
-  permanent: 'ProviderRejected',
+/** The failure a provider's permanent refusal is recorded and reported as. */
+export const REFUSAL_OF_KIND: Record<Exclude<ProviderErrorKind, 'retryable' | 'rate_limited'>, RefusalReason> = {
+  invalid_recipient: FailureType.RecipientInvalid,
+  window_closed: FailureType.WindowClosed,
+  auth: FailureType.ProviderAuth,
+  permanent: FailureType.ProviderRejected,
 };
 
 /** Transport failures after which the request may have reached the provider. */
@@ -193,7 +179,7 @@ export async function deliver(deps: DeliveryDeps, req: DeliverRequest): Promise<
   if (row.status === 'failed') {
     // Refused or given up earlier: the same key never tries again.
     const reason = (row.error?.reason as RefusalReason | undefined) ?? 'ProviderRejected';
-    throw new DeliveryRefused(String(row.error?.message ?? 'message failed earlier'), REFUSAL_OF_KIND[reason] ?? reason);
+    throw new DeliveryRefused(typeof row.error?.message === 'string' ? row.error.message : 'message failed earlier', (REFUSAL_OF_KIND as Record<string, RefusalReason>)[reason] ?? reason);
   }
 
   const now = Date.now();
@@ -292,8 +278,40 @@ export async function deliver(deps: DeliveryDeps, req: DeliverRequest): Promise<
   }
 }
 
+/** deliver(), counted in /metrics by outcome (sent, already sent, refused, waiting, retrying, failed). */
+export async function deliverCounted(deps: DeliveryDeps, req: DeliverRequest): Promise<DeliverResult> {
+  try {
+    const result = await deliver(deps, req);
+    sendsTotal.inc({ outcome: result.alreadySent ? 'already_sent' : 'sent' });
+    return result;
+  } catch (err) {
+    sendsTotal.inc({ outcome: sendOutcomeOf(err) });
+    throw err;
+  }
+}
+
+function sendOutcomeOf(err: unknown): 'refused' | 'waiting' | 'retrying' | 'failed' {
+  if (err instanceof DeliveryRefused) return 'refused';
+  if (err instanceof SendDeferred) return 'waiting';
+  if (err instanceof ProviderError) return err.kind === 'rate_limited' ? 'waiting' : err.retryable ? 'retrying' : 'failed';
+  return 'retrying';
+}
+
+/**
+ * A send that ended for good (its row is failed): a refusal, or a provider's permanent
+ * answer; its failure type and message. Undefined for what may still pass (waits,
+ * transient errors, anything unexpected).
+ */
+export function finalSendFailure(err: unknown): { type: RefusalReason; message: string } | undefined {
+  if (err instanceof DeliveryRefused) return { type: err.reason, message: err.message };
+  if (err instanceof ProviderError && !err.retryable) {
+    return { type: REFUSAL_OF_KIND[err.kind as keyof typeof REFUSAL_OF_KIND] ?? FailureType.ProviderRejected, message: err.message };
+  }
+  return undefined;
+}
+
 async function noteWaiting(db: Db, messageId: string, err: SendDeferred): Promise<void> {
-  await noteMessageError(db, { messageId, error: { reason: 'RateLimited', scope: err.scope, message: err.message, retryAt: err.retryAt.toISOString() } });
+  await noteMessageError(db, { messageId, error: { reason: FailureType.RateLimited, scope: err.scope, message: err.message, retryAt: err.retryAt.toISOString() } });
 }
 
 async function giveUp(db: Db, messageId: string, failures: number): Promise<never> {
@@ -326,7 +344,7 @@ async function recordFailedAttempt(
   const error = { reason: err.kind, message: err.message, code: err.details.code, status: err.details.status };
   if (err.kind === 'rate_limited') {
     await finishAttempt(db, { messageId, attempt, outcome: 'rate_limited', error, duplicateRisk });
-    await noteMessageError(db, { messageId, error: { ...error, reason: 'RateLimited' } });
+    await noteMessageError(db, { messageId, error: { ...error, reason: FailureType.RateLimited } });
     return false;
   }
   if (err.kind === 'retryable') {
@@ -344,7 +362,7 @@ async function recordFailedAttempt(
     return uncertain;
   }
   // Permanent: not on WhatsApp, window closed, bad credentials, invalid request.
-  const reason = REFUSAL_OF_KIND[err.kind] ?? 'ProviderRejected';
+  const reason = REFUSAL_OF_KIND[err.kind] ?? FailureType.ProviderRejected;
   await finishAttempt(db, { messageId, attempt, outcome: 'failed', error: { ...error, reason }, duplicateRisk });
   await markMessageFailed(db, { messageId, error: { ...error, reason } });
   return false;

@@ -9,10 +9,11 @@
  */
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../db/client';
-import { funnelRuns } from '../db/schema';
-import { ContactPhoneKey, FunnelIdKey, TenantIdKey, ZapflowStatusKey } from '../temporal/searchAttributes';
+import { getFunnelRunById, getFunnelRunsByIds, markRunRequeued } from '../db/queries/funnelRuns';
+import { ContactPhoneKey, FunnelIdKey, TenantIdKey, ZapflowStatusKey } from '../domain/searchAttributes';
+import { funnelProgressQuery, WorkflowType } from '../workflows/definitions';
+import type { funnelRunWorkflow } from '../workflows/funnel';
 import type { FunnelProgress, FunnelRunInput } from '../workflows/types';
 
 export interface FailedRun {
@@ -37,7 +38,7 @@ export async function listFailedRuns(
   db: Db,
   filters: { tenantId?: string; funnelId?: string; since?: Date; limit?: number },
 ): Promise<FailedRun[]> {
-  const clauses = [`WorkflowType = 'funnelRunWorkflow'`, `ExecutionStatus = 'Failed'`];
+  const clauses = [`WorkflowType = '${WorkflowType.funnelRun}'`, `ExecutionStatus = 'Failed'`];
   if (filters.tenantId) clauses.push(`TenantId = ${quote(filters.tenantId)}`);
   if (filters.funnelId) clauses.push(`FunnelId = ${quote(filters.funnelId)}`);
   if (filters.since) clauses.push(`CloseTime > ${quote(filters.since.toISOString())}`);
@@ -54,7 +55,7 @@ export async function listFailedRuns(
     if (filters.limit && found.length >= filters.limit) break;
   }
   if (found.length === 0) return [];
-  const rows = await db.select().from(funnelRuns).where(inArray(funnelRuns.id, found.map((f) => f.workflowId)));
+  const rows = await getFunnelRunsByIds(db, { runIds: found.map((f) => f.workflowId) });
   const byId = new Map(rows.map((r) => [r.id, r]));
   return found.map((f) => {
     const row = byId.get(f.workflowId);
@@ -90,9 +91,9 @@ export async function planReplay(client: Client, db: Db, runId: string, from: Re
   } catch {
     return { runId, action: 'skip', reason: 'no such workflow in Temporal' };
   }
-  if (description.type !== 'funnelRunWorkflow') return { runId, action: 'skip', reason: `not a funnel run (${description.type})` };
+  if (description.type !== WorkflowType.funnelRun) return { runId, action: 'skip', reason: `not a funnel run (${description.type})` };
   if (description.status.name !== 'FAILED') return { runId, action: 'skip', reason: `run is ${description.status.name.toLowerCase()}, not failed` };
-  const [row] = await db.select().from(funnelRuns).where(eq(funnelRuns.id, runId)).limit(1);
+  const row = await getFunnelRunById(db, { runId });
   // The run's own input, from the first event of its history.
   const history = await handle.fetchHistory();
   const started = history.events?.[0]?.workflowExecutionStartedEventAttributes;
@@ -103,7 +104,7 @@ export async function planReplay(client: Client, db: Db, runId: string, from: Re
   if (from === 'failed-step') {
     let progress: FunnelProgress | undefined;
     try {
-      progress = await handle.query<FunnelProgress>('progress');
+      progress = await handle.query(funnelProgressQuery);
     } catch {
       // No worker to answer: rebuild from the row (visits unknown: first visit assumed).
     }
@@ -125,12 +126,9 @@ function decrement(visits: Record<string, number>, stepId: string): Record<strin
 /** Starts the run again under the same workflow id; the row goes back to queued. */
 export async function executeReplay(client: Client, db: Db, plan: ReplayPlan & { input?: FunnelRunInput; taskQueue?: string }): Promise<void> {
   if (plan.action !== 'replay' || !plan.input || !plan.taskQueue) throw new Error(`nothing to replay for ${plan.runId}`);
-  await db
-    .update(funnelRuns)
-    .set({ status: 'queued', error: null, finishedAt: null, updatedAt: sql`now()` })
-    .where(eq(funnelRuns.id, plan.runId));
+  await markRunRequeued(db, { runId: plan.runId });
   try {
-    await client.workflow.start('funnelRunWorkflow', {
+    await client.workflow.start<typeof funnelRunWorkflow>(WorkflowType.funnelRun, {
       workflowId: plan.runId,
       taskQueue: plan.taskQueue,
       args: [plan.input],

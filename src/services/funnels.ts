@@ -2,18 +2,34 @@
  * Funnels as data: create, version, activate, delete; and the tenant's trigger list that
  * the ingest hands to contact workflows.
  */
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { DomainError } from '../domain/errors';
 import type { Db } from '../db/client';
-import { ACTIVE_RUN_STATUSES, getFunnel } from '../db/queries/funnels';
-import { funnelRuns, funnels, funnelVersions } from '../db/schema';
-import { funnelSchema, type FunnelInput } from '../domain/funnel';
+import { countActiveRunsOfFunnel } from '../db/queries/funnelRuns';
+import {
+  getFunnel,
+  getFunnelVersion,
+  insertFunnel,
+  insertFunnelVersion,
+  listActiveFunnelDefinitions,
+  listFunnelIds,
+  markFunnelDeleted,
+  setFunnelActive,
+  type FunnelWrite,
+} from '../db/queries/funnels';
+import { funnelSchema } from '../domain/funnel';
 import type { FunnelDefinition, FunnelTriggerSpec } from '../domain/funnelTypes';
 
-export class FunnelNotFound extends Error {
+export class FunnelNotFound extends DomainError {
   override name = 'FunnelNotFound';
+  constructor(message: string) {
+    super('NotFound', message);
+  }
 }
-export class FunnelHasActiveRuns extends Error {
+export class FunnelHasActiveRuns extends DomainError {
   override name = 'FunnelHasActiveRuns';
+  constructor(message: string) {
+    super('Conflict', message);
+  }
 }
 
 export interface FunnelView {
@@ -27,14 +43,15 @@ export interface FunnelView {
   updatedAt: Date;
 }
 
+function toWrite(def: FunnelDefinition): FunnelWrite {
+  return { name: def.name, active: def.active, priority: def.priority, trigger: def.trigger, definition: def };
+}
+
 async function view(db: Db, tenantId: string, funnelId: string): Promise<FunnelView> {
   const funnel = await getFunnel(db, { tenantId, funnelId });
   if (!funnel) throw new FunnelNotFound(`funnel ${funnelId} not found`);
-  const [version] = await db
-    .select()
-    .from(funnelVersions)
-    .where(and(eq(funnelVersions.funnelId, funnelId), eq(funnelVersions.version, funnel.currentVersion)));
-  const definition = { ...(version!.definition as unknown as FunnelDefinition), active: funnel.active };
+  const version = await getFunnelVersion(db, { funnelId, version: funnel.currentVersion });
+  const definition = { ...(version.definition as unknown as FunnelDefinition), active: funnel.active };
   return {
     id: funnel.id,
     name: funnel.name,
@@ -80,19 +97,7 @@ export class FunnelTriggerCache {
   }
 
   private async load(tenantId: string): Promise<FunnelTriggerSpec[]> {
-    const rows = await this.db
-      .select({
-        id: funnels.id,
-        name: funnels.name,
-        version: funnels.currentVersion,
-        priority: funnels.priority,
-        createdAt: funnels.createdAt,
-        definition: funnelVersions.definition,
-      })
-      .from(funnels)
-      .innerJoin(funnelVersions, and(eq(funnelVersions.funnelId, funnels.id), eq(funnelVersions.version, funnels.currentVersion)))
-      .where(and(eq(funnels.tenantId, tenantId), eq(funnels.active, true), isNull(funnels.deletedAt)))
-      .orderBy(asc(funnels.createdAt));
+    const rows = await listActiveFunnelDefinitions(this.db, { tenantId });
     return rows.map((r): FunnelTriggerSpec => {
       const def = r.definition as unknown as FunnelDefinition;
       return {
@@ -121,27 +126,16 @@ export class FunnelService {
     private readonly triggers?: FunnelTriggerCache,
   ) {}
 
-  async create(tenantId: string, input: FunnelInput): Promise<FunnelView> {
-    const def = funnelSchema.parse(input);
-    const id = await this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .insert(funnels)
-        .values({ tenantId, name: def.name, active: def.active, priority: def.priority, trigger: def.trigger as never, currentVersion: 1 })
-        .returning({ id: funnels.id });
-      await tx.insert(funnelVersions).values({ funnelId: row!.id, version: 1, definition: def as never });
-      return row!.id;
-    });
+  /** `input`: a request body; ZodError (400 with paths) when it is not a valid funnel. */
+  async create(tenantId: string, input: unknown): Promise<FunnelView> {
+    const id = await insertFunnel(this.db, { tenantId, funnel: toWrite(funnelSchema.parse(input)) });
     this.triggers?.invalidate(tenantId);
     return view(this.db, tenantId, id);
   }
 
   async list(tenantId: string): Promise<FunnelView[]> {
-    const rows = await this.db
-      .select({ id: funnels.id })
-      .from(funnels)
-      .where(and(eq(funnels.tenantId, tenantId), isNull(funnels.deletedAt)))
-      .orderBy(asc(funnels.createdAt));
-    return Promise.all(rows.map((r) => view(this.db, tenantId, r.id)));
+    const ids = await listFunnelIds(this.db, { tenantId });
+    return Promise.all(ids.map((id) => view(this.db, tenantId, id)));
   }
 
   get(tenantId: string, funnelId: string): Promise<FunnelView> {
@@ -149,35 +143,15 @@ export class FunnelService {
   }
 
   /** A new version; runs in flight keep executing the version they started with. */
-  async update(tenantId: string, funnelId: string, input: FunnelInput): Promise<FunnelView> {
-    const def = funnelSchema.parse(input);
-    await this.db.transaction(async (tx) => {
-      const [row] = await tx
-        .update(funnels)
-        .set({
-          name: def.name,
-          active: def.active,
-          priority: def.priority,
-          trigger: def.trigger as never,
-          currentVersion: sql`${funnels.currentVersion} + 1`,
-          updatedAt: sql`now()`,
-        })
-        .where(and(eq(funnels.id, funnelId), eq(funnels.tenantId, tenantId), isNull(funnels.deletedAt)))
-        .returning({ version: funnels.currentVersion });
-      if (!row) throw new FunnelNotFound(`funnel ${funnelId} not found`);
-      await tx.insert(funnelVersions).values({ funnelId, version: row.version, definition: def as never });
-    });
+  async update(tenantId: string, funnelId: string, input: unknown): Promise<FunnelView> {
+    const funnel = toWrite(funnelSchema.parse(input));
+    if (!(await insertFunnelVersion(this.db, { tenantId, funnelId, funnel }))) throw new FunnelNotFound(`funnel ${funnelId} not found`);
     this.triggers?.invalidate(tenantId);
     return view(this.db, tenantId, funnelId);
   }
 
   async setActive(tenantId: string, funnelId: string, active: boolean): Promise<FunnelView> {
-    const rows = await this.db
-      .update(funnels)
-      .set({ active, updatedAt: sql`now()` })
-      .where(and(eq(funnels.id, funnelId), eq(funnels.tenantId, tenantId), isNull(funnels.deletedAt)))
-      .returning({ id: funnels.id });
-    if (rows.length === 0) throw new FunnelNotFound(`funnel ${funnelId} not found`);
+    if (!(await setFunnelActive(this.db, { tenantId, funnelId, active }))) throw new FunnelNotFound(`funnel ${funnelId} not found`);
     this.triggers?.invalidate(tenantId);
     return view(this.db, tenantId, funnelId);
   }
@@ -185,15 +159,9 @@ export class FunnelService {
   /** Deletes a funnel with no active runs (its history stays for the runs that used it). */
   async remove(tenantId: string, funnelId: string): Promise<void> {
     if (!(await getFunnel(this.db, { tenantId, funnelId }))) throw new FunnelNotFound(`funnel ${funnelId} not found`);
-    const [active] = await this.db
-      .select({ n: sql<number>`count(*)::int` })
-      .from(funnelRuns)
-      .where(and(eq(funnelRuns.funnelId, funnelId), inArray(funnelRuns.status, ACTIVE_RUN_STATUSES)));
-    if ((active?.n ?? 0) > 0) throw new FunnelHasActiveRuns(`funnel ${funnelId} has ${active!.n} active run(s); cancel them or wait`);
-    await this.db
-      .update(funnels)
-      .set({ deletedAt: sql`now()`, active: false, updatedAt: sql`now()` })
-      .where(and(eq(funnels.id, funnelId), eq(funnels.tenantId, tenantId)));
+    const active = await countActiveRunsOfFunnel(this.db, { funnelId });
+    if (active > 0) throw new FunnelHasActiveRuns(`funnel ${funnelId} has ${active} active run(s); cancel them or wait`);
+    await markFunnelDeleted(this.db, { tenantId, funnelId });
     this.triggers?.invalidate(tenantId);
   }
 }

@@ -17,9 +17,8 @@
  */
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { decrementQuotas, incrementQuotas, pruneQuotaCounters, type QuotaSlot } from '../db/queries/sending';
-import type { SendLimitsSetting } from '../db/schema';
-import { ProviderError } from '../activities/providers/types';
+import { decrementQuotas, incrementQuotas, pruneQuotaCounters, type QuotaSlot } from '../db/queries/quotas';
+import type { SendLimitsSetting } from '../domain/records';
 
 export interface SendPolicy {
   channel: { perMinute: number; perHour: number; perDay: number };
@@ -33,7 +32,8 @@ const nonNegative = (v: unknown): number | undefined => (typeof v === 'number' &
 /** The effective limits of one send: configuration, then the tenant's and the channel's overrides. */
 export function sendPolicy(
   config: Config,
-  overrides: { channel?: SendLimitsSetting | unknown; tenant?: SendLimitsSetting | unknown } = {},
+  // unknown: these come from JSON settings and are checked field by field (SendLimitsSetting's fields).
+  overrides: { channel?: unknown; tenant?: unknown } = {},
 ): SendPolicy {
   const ch = (typeof overrides.channel === 'object' && overrides.channel) || {};
   const tn = (typeof overrides.tenant === 'object' && overrides.tenant) || {};
@@ -56,22 +56,26 @@ export function sendPolicy(
 }
 
 /**
- * A send that must wait: a quota window is full or the pacing slot is too far away.
- * It is a rate-limited ProviderError so the activity layer's translation (toFailure) turns
- * it into a `RateLimited` failure whose nextRetryDelay is `retryAfterMs`: Temporal brings
- * the send back when the window reopens, and it is never dropped.
+ * A send that must wait: a quota window is full or the pacing slot is too far away. Not a
+ * provider error (no provider was asked): the activity layer turns it into a `SendDeferred`
+ * failure whose nextRetryDelay is `retryAfterMs`, so Temporal brings the send back when the
+ * window reopens and it is never dropped. `kind` and `details` have a provider error's shape
+ * (rate limited, the scope as code) for callers that report either.
  */
-export class SendDeferred extends ProviderError {
+export class SendDeferred extends Error {
   override name = 'SendDeferred';
+  readonly kind = 'rate_limited' as const;
+  readonly details: { code: string; retryAfterMs: number };
   constructor(
     message: string,
     readonly scope: string,
     retryAfterMs: number,
   ) {
-    super(message, 'rate_limited', { code: scope, retryAfterMs: Math.max(50, Math.ceil(retryAfterMs)) });
+    super(message);
+    this.details = { code: scope, retryAfterMs: Math.max(50, Math.ceil(retryAfterMs)) };
   }
   get retryAt(): Date {
-    return new Date(Date.now() + (this.details.retryAfterMs ?? 0));
+    return new Date(Date.now() + this.details.retryAfterMs);
   }
 }
 
@@ -112,7 +116,7 @@ export function quotaDeferral(windows: QuotaWindow[], counts: number[], now: num
   const full = windows.filter((w, i) => (counts[i] ?? 0) > w.limit);
   if (full.length === 0) return undefined;
   const reopen = Math.max(...full.map((w) => w.windowStart.getTime() + w.windowMs));
-  const first = full[0]!;
+  const first = full[0];
   return new SendDeferred(`${first.label} quota of ${first.limit} reached; reopens at ${new Date(reopen).toISOString()}`, first.scope, reopen - now);
 }
 

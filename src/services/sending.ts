@@ -10,41 +10,25 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { Client } from '@temporalio/client';
 import { WorkflowIdReusePolicy } from '@temporalio/common';
-import { eq } from 'drizzle-orm';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
+import { findTenantChannel, getChannelExternalId } from '../db/queries/channels';
 import { upsertContact } from '../db/queries/contacts';
-import {
-  claimIdempotencyKey,
-  findTenantChannel,
-  getSchedule,
-  getTenantMessage,
-  insertSchedule,
-  listAttempts,
-  listStatusEvents,
-  markMessageFailed,
-  releaseIdempotencyKey,
-  storeIdempotentResponse,
-  transitionSchedule,
-  type ScheduleRow,
-} from '../db/queries/sending';
-import { channels, messages } from '../db/schema';
+import { claimIdempotencyKey, releaseIdempotencyKey, storeIdempotentResponse } from '../db/queries/idempotencyKeys';
+import { getMessageStatus, getTenantMessage } from '../db/queries/messages';
+import { getSchedule, insertSchedule, transitionSchedule, type ScheduleRow } from '../db/queries/schedules';
+import { insertQueuedSend, listAttempts, markMessageFailed } from '../db/queries/sends';
+import { listStatusEvents } from '../db/queries/statuses';
+import { DomainError } from '../domain/errors';
+import { FailureType } from '../domain/failures';
+import { ContactPhoneKey, TenantIdKey } from '../domain/searchAttributes';
+import { scheduleWorkflowId, sendWorkflowId } from '../domain/workflowIds';
 import type { Logger } from '../log';
-import type { OutboundMessage } from '../activities/providers/types';
-import { ContactPhoneKey, TenantIdKey } from '../temporal/searchAttributes';
-import type { DeliverRequest } from './delivery';
-import { bodyOf } from './delivery';
-import { scheduleWorkflowId } from '../domain/ids';
-import {
-  cancelScheduleUpdate,
-  rescheduleUpdate,
-  SCHEDULE_NOT_PENDING,
-  scheduleWakeAt,
-  type ScheduledSendInput,
-  type ScheduleView,
-  type scheduledSendWorkflow,
-  type sendMessageWorkflow,
-} from '../workflows/sending';
+import type { OutboundMessage } from '../providers/types';
+import { cancelScheduleUpdate, rescheduleUpdate, scheduleWakeAt, WorkflowType } from '../workflows/definitions';
+import { bodyOf, type DeliverRequest } from './delivery';
+import type { scheduledSendWorkflow, sendMessageWorkflow } from '../workflows/sending';
+import type { ScheduledSendInput, ScheduleView } from '../workflows/types';
 
 export interface SendingServiceDeps {
   db: Db;
@@ -56,16 +40,8 @@ export interface SendingServiceDeps {
 }
 
 /** Failures of a sending operation; the API maps each kind to one status. */
-export class SendingError extends Error {
+export class SendingError extends DomainError {
   override name = 'SendingError';
-  constructor(
-    readonly kind: 'NotFound' | 'Conflict' | 'Invalid' | 'Unavailable',
-    message: string,
-    /** For Invalid: the request field at fault. */
-    readonly field?: string,
-  ) {
-    super(message);
-  }
 }
 
 export interface SendInput {
@@ -75,7 +51,6 @@ export interface SendInput {
   message: OutboundMessage;
 }
 
-export const sendWorkflowId = (messageId: string) => `send:${messageId}`;
 /** The idempotency key of an API send's message row (the delivery finds the row by it). */
 export const sendMessageKey = (messageId: string) => `send:${messageId}`;
 
@@ -164,23 +139,16 @@ export async function sendMessage(
   return idempotent(deps, { tenantId: params.tenantId, key: params.idempotencyKey, hash: requestHash('send', params.input) }, async (messageId) => {
     const contact = await upsertContact(db, { tenantId: params.tenantId, phone: params.input.phoneNumber });
     const idempotencyKey = sendMessageKey(messageId);
-    await db
-      .insert(messages)
-      .values({
-        id: messageId,
-        tenantId: params.tenantId,
-        channelId: channel.id,
-        contactId: contact.id,
-        direction: 'outbound',
-        author: 'zapflow',
-        type: params.input.message.type,
-        body: bodyOf(params.input.message),
-        payload: params.input.message as unknown as Record<string, unknown>,
-        idempotencyKey,
-        status: 'queued',
-        triggersAutomation: false, // our own send: nothing for the dispatcher
-      })
-      .onConflictDoNothing();
+    await insertQueuedSend(db, {
+      messageId,
+      tenantId: params.tenantId,
+      channelId: channel.id,
+      contactId: contact.id,
+      type: params.input.message.type,
+      body: bodyOf(params.input.message),
+      payload: params.input.message,
+      idempotencyKey,
+    });
     const request: DeliverRequest = {
       tenantId: params.tenantId,
       channelId: channel.id,
@@ -189,7 +157,7 @@ export async function sendMessage(
       idempotencyKey,
     };
     try {
-      await deps.temporal.workflow.start<typeof sendMessageWorkflow>('sendMessageWorkflow', {
+      await deps.temporal.workflow.start<typeof sendMessageWorkflow>(WorkflowType.sendMessage, {
         workflowId: sendWorkflowId(messageId),
         taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
         args: [request],
@@ -241,7 +209,7 @@ export async function scheduleMessage(
       tenantId: params.tenantId,
       channelId: channel.id,
       contactKey: params.input.phoneNumber,
-      message: params.input.message as unknown as Record<string, unknown>,
+      message: params.input.message,
       scheduledFor: new Date(params.scheduledFor),
       dispatch: config.SCHEDULE_DISPATCH,
     });
@@ -273,7 +241,7 @@ export async function scheduleMessage(
 export async function startScheduleWorkflow(deps: SendingServiceDeps, input: ScheduledSendInput, closeOnFailure = false, now = Date.now()): Promise<void> {
   const delayMs = Math.floor(scheduleWakeAt(input, input.scheduledFor) - now);
   try {
-    await deps.temporal.workflow.start<typeof scheduledSendWorkflow>('scheduledSendWorkflow', {
+    await deps.temporal.workflow.start<typeof scheduledSendWorkflow>(WorkflowType.scheduledSend, {
       workflowId: scheduleWorkflowId(input.scheduleId),
       taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
       args: [input],
@@ -321,17 +289,13 @@ const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 export async function getScheduleDetails(db: Db, params: { tenantId: string; scheduleId: string }): Promise<ScheduleDetails> {
   const row = await getSchedule(db, params);
   if (!row) throw new SendingError('NotFound', `schedule ${params.scheduleId} not found`);
-  const [channel] = await db.select({ externalId: channels.externalId }).from(channels).where(eq(channels.id, row.channelId));
-  let messageStatus: string | undefined;
-  if (row.messageId) {
-    const [m] = await db.select({ status: messages.status }).from(messages).where(eq(messages.id, row.messageId));
-    messageStatus = m?.status;
-  }
+  const instanceName = await getChannelExternalId(db, { channelId: row.channelId });
+  const messageStatus = row.messageId ? await getMessageStatus(db, { messageId: row.messageId }) : undefined;
   return {
     id: row.id,
     status: row.status,
     scheduledFor: row.scheduledFor.toISOString(),
-    instanceName: channel?.externalId,
+    instanceName,
     phoneNumber: row.contactKey,
     message: row.message,
     messageId: row.messageId,
@@ -362,7 +326,7 @@ async function updateSchedule(
   } catch (err) {
     if (err instanceof SendingError) throw err;
     const cause = (err as { cause?: { type?: string; message?: string } }).cause;
-    if ((err as Error).name === 'WorkflowUpdateFailedError' && cause?.type === SCHEDULE_NOT_PENDING) {
+    if ((err as Error).name === 'WorkflowUpdateFailedError' && cause?.type === FailureType.ScheduleNotPending) {
       throw new SendingError('Conflict', `too late: ${cause.message ?? 'the send has begun'}`);
     }
     if ((err as Error).name === 'WorkflowNotFoundError') {

@@ -4,12 +4,12 @@
  * confirmation, the tenant's daily send quota. Conversation settings (AI, follow-ups) have
  * their own resource. `null` removes a setting (back to the default).
  */
-import { eq, sql } from 'drizzle-orm';
 import { z } from 'zod';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { findTenantChannel } from '../db/queries/sending';
-import { channels, tenants, type SendLimitsSetting, type TenantSettings } from '../db/schema';
+import { findTenantChannel, getChannelExternalId } from '../db/queries/channels';
+import { getTenant, updateTenantSettings as storeTenantSettings } from '../db/queries/tenants';
+import type { SendLimitsSetting, TenantSettings } from '../domain/records';
 import { clientPhoneSchema } from '../domain/phone';
 import { DEFAULT_OPT_OUT_CONFIRMATION, DEFAULT_OPT_OUT_KEYWORDS } from '../domain/text';
 
@@ -43,12 +43,12 @@ export interface TenantSettingsView {
 }
 
 export async function tenantSettingsView(db: Db, config: Config, tenantId: string): Promise<TenantSettingsView> {
-  const [tenant] = await db.select({ timezone: tenants.timezone, settings: tenants.settings }).from(tenants).where(eq(tenants.id, tenantId));
+  const tenant = await getTenant(db, { tenantId });
   const settings: TenantSettings = tenant?.settings ?? {};
   let adminContact: TenantSettingsView['adminContact'] = null;
   if (settings.adminContact?.channelId) {
-    const [channel] = await db.select({ externalId: channels.externalId }).from(channels).where(eq(channels.id, settings.adminContact.channelId));
-    if (channel) adminContact = { instanceName: channel.externalId, phoneNumber: settings.adminContact.phone };
+    const instanceName = await getChannelExternalId(db, { channelId: settings.adminContact.channelId });
+    if (instanceName) adminContact = { instanceName, phoneNumber: settings.adminContact.phone };
   }
   const limits = settings.sendLimits as SendLimitsSetting | undefined;
   return {
@@ -75,22 +75,22 @@ export async function updateTenantSettings(db: Db, config: Config, tenantId: str
     admin = { channelId: channel.id, phone: input.adminContact.phoneNumber };
   } else admin = input.adminContact;
 
-  await db.transaction(async (tx) => {
-    const [t] = await tx.select({ settings: tenants.settings }).from(tenants).where(eq(tenants.id, tenantId)).for('update');
-    const next: TenantSettings = { ...(t?.settings ?? {}) };
-    const apply = <K extends keyof TenantSettings>(key: K, value: TenantSettings[K] | null | undefined) => {
-      if (value === undefined) return;
-      if (value === null) delete next[key];
-      else next[key] = value;
-    };
-    apply('adminContact', admin);
-    apply('optOutKeywords', input.optOutKeywords);
-    apply('optOutConfirmation', input.optOutConfirmation);
-    apply('sendLimits', input.sendLimits === null ? null : input.sendLimits ? { ...(next.sendLimits as object | undefined), ...input.sendLimits } : undefined);
-    await tx
-      .update(tenants)
-      .set({ settings: next, ...(input.timezone ? { timezone: input.timezone } : {}), updatedAt: sql`now()` })
-      .where(eq(tenants.id, tenantId));
+  await storeTenantSettings(db, {
+    tenantId,
+    timezone: input.timezone,
+    change: (current) => {
+      const next: TenantSettings = { ...current };
+      const apply = <K extends keyof TenantSettings>(key: K, value: TenantSettings[K] | null | undefined) => {
+        if (value === undefined) return;
+        if (value === null) delete next[key];
+        else next[key] = value;
+      };
+      apply('adminContact', admin);
+      apply('optOutKeywords', input.optOutKeywords);
+      apply('optOutConfirmation', input.optOutConfirmation);
+      apply('sendLimits', input.sendLimits === null ? null : input.sendLimits ? { ...(next.sendLimits as object | undefined), ...input.sendLimits } : undefined);
+      return next;
+    },
   });
   return tenantSettingsView(db, config, tenantId);
 }

@@ -1,5 +1,5 @@
 import { Client, Connection } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from './searchAttributes';
+import { SEARCH_ATTRIBUTES } from '../domain/searchAttributes';
 
 export interface TemporalClients {
   connection: Connection;
@@ -32,8 +32,8 @@ export async function registerSearchAttributes(connection: Connection, namespace
 }
 
 export interface TemporalPinger {
-  ping(timeoutMs: number): Promise<void>;
-  close(): Promise<void>;
+  ping: (timeoutMs: number) => Promise<void>;
+  close: () => Promise<void>;
 }
 
 /**
@@ -43,7 +43,7 @@ export interface TemporalPinger {
 export function createTemporalPinger(address: string): TemporalPinger {
   const connection = Connection.lazy({ address, interceptors: [], connectTimeout: '1s' });
   return {
-    async ping(timeoutMs) {
+    ping: async (timeoutMs) => {
       await connection.withDeadline(Date.now() + timeoutMs, () => connection.workflowService.getSystemInfo({}));
     },
     close: () => connection.close(),

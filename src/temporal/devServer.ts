@@ -97,15 +97,15 @@ export async function startDevServer(opts: DevServerOptions): Promise<DevServer>
   }
   if (opts.dbFile) fs.mkdirSync(path.dirname(opts.dbFile), { recursive: true });
   const [file, ...args] = [...backgroundPrefix(opts), opts.binary, ...devServerArgs(opts)];
-  const child = spawn(file!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(file, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const collect = (chunk: Buffer) => {
     const text = chunk.toString();
     if (output.length < 20_000) output += text;
     for (const line of text.split('\n')) if (line.trim()) opts.log?.(line);
   };
-  child.stdout!.on('data', collect);
-  child.stderr!.on('data', collect);
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
   let exited = false;
   const exitPromise = new Promise<void>((resolve) =>
     child.once('exit', () => {

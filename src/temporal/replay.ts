@@ -27,7 +27,7 @@ export interface RecordedHistory {
 }
 
 export function readRecordedHistory(file: string): RecordedHistory {
-  const json = JSON.parse(fs.readFileSync(file, 'utf8'));
+  const json = JSON.parse(fs.readFileSync(file, 'utf8')) as unknown;
   if (json && typeof json === 'object' && 'history' in json && 'workflowId' in json) return json as RecordedHistory;
   // A plain `temporal workflow show --output json` export: the history itself.
   return { workflowId: path.basename(file, '.json'), workflowType: 'unknown', history: json };

@@ -11,8 +11,6 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   getExternalWorkflowHandle,
   isCancellation,
   log,
@@ -25,7 +23,7 @@ import type { createActivities } from '../activities';
 import { selectFunnel } from '../domain/funnelMatch';
 import { observeInbound, type InboundKind } from '../domain/loopGuard';
 import { isOptOut } from '../domain/text';
-import { funnelReplySignal, funnelWaitingSignal } from './funnel';
+import { contactControlSignal, contactStateQuery, funnelReplySignal, funnelWaitingSignal, inboundMessageSignal } from './definitions';
 import type {
   ActiveRun,
   ContactMessage,
@@ -77,11 +75,6 @@ function replyProxy(retry: SendRetryPolicy) {
     },
   });
 }
-
-export const inboundMessageSignal = defineSignal<[InboundSignalPayload]>('inbound');
-/** Handover from the API: pause (until a time) or resume (`pausedUntil: 0`). */
-export const contactControlSignal = defineSignal<[{ pausedUntil: number; reason?: string }]>('control');
-export const contactStateQuery = defineQuery<ContactState>('state');
 
 const SEEN_LIMIT = 500;
 const DEFAULT_IDLE_MS = 10 * 60_000;
@@ -309,7 +302,7 @@ async function runAiTurn(ctx: HandlerContext): Promise<void> {
   const policy = ctx.policy!;
   if (state.optedOut || isPaused(state, undefined, Date.now())) return;
   if ([...ctx.runs.values()].some((r) => r.waiting)) return; // a funnel asked something meanwhile: it answers
-  const last = turn.messages[turn.messages.length - 1]!;
+  const last = turn.messages[turn.messages.length - 1];
   const turnKey = `${input.tenantId}:${input.contactKey}:${last.messageId}`;
   const params = { tenantId: input.tenantId, contactKey: input.contactKey, channelId: last.channelId, turnKey };
   state.aiTurns = (state.aiTurns ?? 0) + 1;

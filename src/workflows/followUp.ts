@@ -20,8 +20,6 @@ import {
   ApplicationFailure,
   condition,
   continueAsNew,
-  defineQuery,
-  defineSignal,
   log,
   proxyActivities,
   proxyLocalActivities,
@@ -32,8 +30,9 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { nextAllowedTime } from '../domain/followUpWindow';
-import { ZapflowStatusKey } from '../temporal/searchAttributes';
-import type { FollowUpInput, FollowUpState } from './types';
+import { ZapflowStatusKey } from '../domain/searchAttributes';
+import { followUpInboundSignal, followUpOutboundSignal, followUpStateQuery, followUpStopSignal } from './definitions';
+import type { FollowUpInput, FollowUpLogEntry, FollowUpState } from './types';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -53,17 +52,6 @@ const sends = proxyActivities<Activities>({
   startToCloseTimeout: '2m',
   retry: { initialInterval: '2s', backoffCoefficient: 2, maximumInterval: '2m', maximumAttempts: 8 },
 });
-
-export const followUpInboundSignal = defineSignal<[{ at: number; channelId?: string }]>('inbound');
-export const followUpOutboundSignal = defineSignal<[{ at: number; channelId?: string }]>('outbound');
-export const followUpStopSignal = defineSignal<[{ reason: string }]>('stop');
-export const followUpStateQuery = defineQuery<FollowUpState & { log: FollowUpLogEntry[] }>('followUpState');
-
-export interface FollowUpLogEntry {
-  at: number;
-  event: 'sent' | 'declined' | 'finished' | 'failed';
-  detail?: string;
-}
 
 const max = (...values: Array<number | undefined>): number | undefined => {
   const defined = values.filter((v): v is number => v !== undefined);

@@ -12,8 +12,6 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
-  defineQuery,
-  defineSignal,
   getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
@@ -24,12 +22,14 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { msToNumber } from '@temporalio/common/lib/time';
-import { ZapflowStatusKey } from '../temporal/searchAttributes';
+import { ZapflowStatusKey } from '../domain/searchAttributes';
 import type { createActivities } from '../activities';
+import { FailureType, WAIT_FAILURES } from '../domain/failures';
 import { branchMatches } from '../domain/funnelMatch';
 import type { FunnelMessage, FunnelStep } from '../domain/funnelTypes';
 import { renderTemplate } from '../domain/template';
 import { nextTimeOfDay } from '../domain/timeOfDay';
+import { cancelRunSignal, funnelProgressQuery, funnelReplySignal, funnelWaitingSignal } from './definitions';
 import type { FunnelProgress, FunnelReply, FunnelRunInput } from './types';
 
 type Activities = ReturnType<typeof createActivities>;
@@ -45,11 +45,6 @@ const presence = proxyActivities<Activities>({
   startToCloseTimeout: '5m',
   retry: { maximumAttempts: 2 },
 });
-
-export const funnelReplySignal = defineSignal<[FunnelReply]>('reply');
-export const cancelRunSignal = defineSignal<[{ reason: string }]>('cancel');
-export const funnelWaitingSignal = defineSignal<[{ runId: string; funnelId: string; waiting: boolean }]>('funnelWaiting');
-export const funnelProgressQuery = defineQuery<FunnelProgress>('progress');
 
 function describeMessage(message: FunnelMessage): string {
   return message.type === 'template' ? `template ${message.name}` : message.type;
@@ -71,10 +66,10 @@ function renderMessage(message: FunnelMessage, values: Record<string, string | u
   }
 }
 
-/** The delay a RateLimited failure asks for (quota window, pacing, provider 429), else undefined. */
+/** The delay a wait asks for (SendDeferred: quota window or pacing; RateLimited: a provider 429), else undefined. */
 function rateLimitDelay(err: unknown): number | undefined {
   const failure = applicationFailureOf(err);
-  if (!failure || failure.type !== 'RateLimited') return undefined;
+  if (!failure?.type || !WAIT_FAILURES.has(failure.type)) return undefined;
   const delay = failure.nextRetryDelay;
   const ms = delay === undefined || delay === null ? NaN : msToNumber(delay);
   return Number.isFinite(ms) && ms > 0 ? Math.min(ms, 24 * 3_600_000) : 1000;
@@ -181,7 +176,7 @@ export async function funnelRunWorkflow(input: FunnelRunInput): Promise<FunnelPr
   try {
     while (index >= 0 && index < steps.length) {
       if (cancelReason) return await finish('cancelled');
-      const step: FunnelStep = steps[index]!;
+      const step: FunnelStep = steps[index];
       const visit = (progress.visits[step.id] = (progress.visits[step.id] ?? 0) + 1);
       progress.stepId = step.id;
       progress.stepIndex = index;
@@ -221,7 +216,7 @@ export async function funnelRunWorkflow(input: FunnelRunInput): Promise<FunnelPr
             await finish('failed', { ...failure, step: step.id });
             throw ApplicationFailure.nonRetryable(
               `step ${step.id} (send ${describeMessage(step.message)}) failed: ${failure.message}`,
-              'FunnelStepFailed',
+              FailureType.FunnelStepFailed,
               { step: step.id, cause: failure.type ?? null },
             );
           }

@@ -19,16 +19,15 @@ import {
   allHandlersFinished,
   condition,
   continueAsNew,
-  defineQuery,
-  defineUpdate,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { createSendingActivities } from '../activities/sending';
-import { DISPATCH_RELEASED_UPDATE } from '../domain/ids';
-import type { OutboundMessage } from '../activities/providers/types';
+import { FailureType } from '../domain/failures';
+import { cancelScheduleUpdate, dispatchReleasedUpdate, rescheduleUpdate, scheduleStateQuery, scheduleWakeAt } from './definitions';
+import type { ScheduledSendInput, ScheduleState, ScheduleView } from './types';
 import type { DeliverRequest } from '../services/delivery';
 
 type SendingActivities = ReturnType<typeof createSendingActivities>;
@@ -110,59 +109,6 @@ export async function sendMessageWorkflow(req: DeliverRequest): Promise<SendOutc
   }
 }
 
-export type ScheduleState = 'scheduled' | 'sending' | 'sent' | 'failed' | 'cancelled';
-
-export interface ScheduledSendInput {
-  scheduleId: string;
-  tenantId: string;
-  channelId: string;
-  contactKey: string;
-  message: OutboundMessage;
-  /** Epoch ms. */
-  scheduledFor: number;
-  /**
-   * Wake this long before scheduledFor: the activity starts, does its checks and
-   * bookkeeping, and calls the provider at scheduledFor exactly (SCHEDULE_PREFIRE).
-   */
-  prefireMs: number;
-  /**
-   * Present: a worker's schedule dispatcher sends it at its time (SCHEDULE_DISPATCH); the
-   * workflow wakes this long after the time, confirms the outcome, and delivers itself only
-   * what no dispatcher did. Absent (and in workflows started before it existed): the
-   * workflow wakes prefireMs early and sends.
-   */
-  settleAfterMs?: number;
-  /** A dispatcher's claim older than this is taken over (SCHEDULE_CLAIM_TTL). */
-  claimTtlMs?: number;
-}
-
-export interface ScheduleView {
-  scheduleId: string;
-  status: ScheduleState;
-  /** Epoch ms. */
-  scheduledFor: number;
-  messageId?: string;
-  reason?: string;
-}
-
-/** Failure type of a cancel or reschedule that came too late (the send has begun or ended). */
-export const SCHEDULE_NOT_PENDING = 'ScheduleNotPending';
-
-export const cancelScheduleUpdate = defineUpdate<ScheduleView>('cancel');
-export const rescheduleUpdate = defineUpdate<ScheduleView, [{ scheduledFor: number }]>('reschedule');
-export const scheduleStateQuery = defineQuery<ScheduleView>('state');
-/** A dispatcher handed the send back (it failed in a way worth retrying): deliver now. */
-export const dispatchReleasedUpdate = defineUpdate<void>(DISPATCH_RELEASED_UPDATE);
-
-/**
- * When a schedule's workflow must wake for the time `scheduledFor`: dispatched, settleAfterMs
- * after it (a dispatcher sends); otherwise prefireMs before it (the workflow sends). The API's
- * start delay and the workflow's own timer both use it.
- */
-export function scheduleWakeAt(input: Pick<ScheduledSendInput, 'prefireMs' | 'settleAfterMs'>, scheduledFor: number): number {
-  return input.settleAfterMs !== undefined ? scheduledFor + input.settleAfterMs : scheduledFor - input.prefireMs;
-}
-
 export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<ScheduleView> {
   let scheduledFor = input.scheduledFor;
   // Widened on purpose: handlers change it between awaits, so no narrowing by the compiler.
@@ -172,12 +118,12 @@ export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<
   let reason: string | undefined;
   const view = (): ScheduleView => ({ scheduleId: input.scheduleId, status, scheduledFor, messageId, reason });
   const mustBePending = () => {
-    if (status !== 'scheduled') throw ApplicationFailure.nonRetryable(`schedule is ${status}`, SCHEDULE_NOT_PENDING);
+    if (status !== 'scheduled') throw ApplicationFailure.nonRetryable(`schedule is ${status}`, FailureType.ScheduleNotPending);
   };
   // Dispatched: the row decides (a dispatcher may have taken the send a moment ago), so the
   // workflow changes only once the row has. Otherwise the workflow alone sends: it decides.
   const dispatched = input.settleAfterMs !== undefined;
-  const tooLate = () => ApplicationFailure.nonRetryable('the send has begun', SCHEDULE_NOT_PENDING);
+  const tooLate = () => ApplicationFailure.nonRetryable('the send has begun', FailureType.ScheduleNotPending);
   let handedBack = false;
 
   setHandler(
@@ -216,7 +162,7 @@ export async function scheduledSendWorkflow(input: ScheduledSendInput): Promise<
     {
       validator: ({ scheduledFor: next }) => {
         mustBePending();
-        if (!Number.isFinite(next)) throw ApplicationFailure.nonRetryable('scheduledFor must be a time', 'InvalidSchedule');
+        if (!Number.isFinite(next)) throw ApplicationFailure.nonRetryable('scheduledFor must be a time', FailureType.InvalidSchedule);
       },
     },
   );

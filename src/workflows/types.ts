@@ -2,6 +2,7 @@
  * Messages that cross into workflows. Types only: workflow code stays free of runtime imports.
  */
 import type { InboundType, MessageAuthor } from '../domain/events';
+import type { OutboundMessage } from '../providers/types';
 import type { FunnelTriggerSpec } from '../domain/funnelTypes';
 import type { LoopGuardPolicy, LoopGuardState } from '../domain/loopGuard';
 
@@ -168,4 +169,47 @@ export interface ActiveRun {
   runId: string;
   funnelId: string;
   waiting: boolean;
+}
+
+// ─── sends and schedules ───
+
+export type ScheduleState = 'scheduled' | 'sending' | 'sent' | 'failed' | 'cancelled';
+
+export interface ScheduledSendInput {
+  scheduleId: string;
+  tenantId: string;
+  channelId: string;
+  contactKey: string;
+  message: OutboundMessage;
+  /** Epoch ms. */
+  scheduledFor: number;
+  /**
+   * Wake this long before scheduledFor: the activity starts, does its checks and
+   * bookkeeping, and calls the provider at scheduledFor exactly (SCHEDULE_PREFIRE).
+   */
+  prefireMs: number;
+  /**
+   * Present: a worker's schedule dispatcher sends it at its time (SCHEDULE_DISPATCH); the
+   * workflow wakes this long after the time, confirms the outcome, and delivers itself only
+   * what no dispatcher did. Absent (and in workflows started before it existed): the
+   * workflow wakes prefireMs early and sends.
+   */
+  settleAfterMs?: number;
+  /** A dispatcher's claim older than this is taken over (SCHEDULE_CLAIM_TTL). */
+  claimTtlMs?: number;
+}
+
+export interface ScheduleView {
+  scheduleId: string;
+  status: ScheduleState;
+  /** Epoch ms. */
+  scheduledFor: number;
+  messageId?: string;
+  reason?: string;
+}
+
+export interface FollowUpLogEntry {
+  at: number;
+  event: 'sent' | 'declined' | 'finished' | 'failed';
+  detail?: string;
 }

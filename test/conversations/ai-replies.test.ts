@@ -5,7 +5,7 @@
  */
 import { and, eq } from 'drizzle-orm';
 import { aiInteractions, contacts, messages } from '../../src/db/schema';
-import { contactWorkflowId } from '../../src/domain/ids';
+import { contactWorkflowId } from '../../src/domain/workflowIds';
 import { startOpenAiFake, chatText, type OpenAiFake } from '../fakes/openaiFake';
 import { funnelDef, startFunnelStack, type FunnelStack } from '../support/funnels';
 import { postJson } from '../support/http';

@@ -6,7 +6,7 @@ import { and, eq } from 'drizzle-orm';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { contacts, sandboxOutbox, tenants } from '../../src/db/schema';
 import { upsertContact } from '../../src/db/queries/contacts';
-import { followUpWorkflowId } from '../../src/services/conversation';
+import { followUpWorkflowId } from '../../src/domain/workflowIds';
 import { findTemporalTestServer } from '../../src/temporal/binary';
 import { startWorker, type RunningWorker } from '../../src/worker';
 import type { FollowUpInput } from '../../src/workflows/types';

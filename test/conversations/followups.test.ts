@@ -5,7 +5,7 @@
  */
 import { eq } from 'drizzle-orm';
 import { aiInteractions } from '../../src/db/schema';
-import { followUpWorkflowId } from '../../src/services/conversation';
+import { followUpWorkflowId } from '../../src/domain/workflowIds';
 import { startOpenAiFake, type OpenAiFake } from '../fakes/openaiFake';
 import { funnelDef, startFunnelStack, type FunnelStack } from '../support/funnels';
 import { eventually } from '../support/stack';

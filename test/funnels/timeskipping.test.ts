@@ -8,7 +8,7 @@ import { funnelRuns, sandboxOutbox } from '../../src/db/schema';
 import { findTemporalTestServer } from '../../src/temporal/binary';
 import { FunnelService } from '../../src/services/funnels';
 import { startWorker } from '../../src/worker';
-import { contactWorkflowId } from '../../src/domain/ids';
+import { contactWorkflowId } from '../../src/domain/workflowIds';
 import { createTestDb, installQuietRuntime, testLog, testProviders, workflowBundle, type TestDb } from '../support/harness';
 import { seedTenantWithChannel } from '../support/stack';
 import type { FunnelRunInput } from '../../src/workflows/types';

@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm';
 import { contacts, messages, tenants } from '../../src/db/schema';
-import { contactWorkflowId } from '../../src/domain/ids';
+import { contactWorkflowId } from '../../src/domain/workflowIds';
 import { startEvolutionFake, type EvolutionFake } from '../fakes';
 import { postJson } from '../support/http';
 import { evolutionText, uniqueId } from '../support/payloads';

@@ -1,6 +1,6 @@
 import { and, eq, isNull } from 'drizzle-orm';
 import { messages, webhookEvents } from '../../src/db/schema';
-import { contactWorkflowId } from '../../src/domain/ids';
+import { contactWorkflowId } from '../../src/domain/workflowIds';
 import { findTemporalCli } from '../../src/temporal/binary';
 import { freePort, startDevServer, type DevServer } from '../../src/temporal/devServer';
 import { runCli } from '../support/cli';

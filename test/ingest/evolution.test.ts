@@ -1,6 +1,6 @@
 import { and, eq } from 'drizzle-orm';
 import { channels, contacts, messages, messageStatusEvents, webhookEvents } from '../../src/db/schema';
-import { contactWorkflowId } from '../../src/domain/ids';
+import { contactWorkflowId } from '../../src/domain/workflowIds';
 import { eventually, seedTenantWithChannel, startStack, type Stack } from '../support/stack';
 import { postJson } from '../support/http';
 import { evolutionText, fixture, fixtureNames, uniqueId } from '../support/payloads';

@@ -10,7 +10,8 @@ import { messages, webhookEvents } from '../../src/db/schema';
 import { ChannelDirectory } from '../../src/ingest/channelDirectory';
 import { parseEvolution } from '../../src/ingest/parse/evolution';
 import { queryPrepared } from '../../src/db/prepared';
-import { MARK_DISPATCHED, markDispatchedBatch, recordWebhook, uuidArray } from '../../src/ingest/record';
+import { MARK_DISPATCHED, markDispatchedBatch, uuidArray } from '../../src/db/queries/messages';
+import { recordWebhook } from '../../src/ingest/record';
 import { createTestDb, type TestDb } from '../support/harness';
 import { evolutionText } from '../support/payloads';
 import { seedTenantWithChannel } from '../support/stack';
@@ -56,7 +57,7 @@ describe('markDispatchedBatch', () => {
   it('marks the messages dispatched and their webhook events with them', async () => {
     const a = await storeText('5511988880001', 'oi');
     const b = await storeText('5511988880002', 'bom dia');
-    await markDispatchedBatch((single ?? db).db, [a.messageId, b.messageId]);
+    await markDispatchedBatch((single ?? db).db, { messageIds: [a.messageId, b.messageId] });
     for (const { messageId, eventId } of [a, b]) {
       const [m] = await db.db.select().from(messages).where(eq(messages.id, messageId));
       expect(m!.dispatchedAt).toBeInstanceOf(Date);
@@ -65,7 +66,7 @@ describe('markDispatchedBatch', () => {
     }
     // A second mark (a re-signal after a crash) changes nothing.
     const [before] = await db.db.select().from(messages).where(eq(messages.id, a.messageId));
-    await markDispatchedBatch(db.db, [a.messageId]);
+    await markDispatchedBatch(db.db, { messageIds: [a.messageId] });
     const [after] = await db.db.select().from(messages).where(eq(messages.id, a.messageId));
     expect(after!.dispatchedAt).toEqual(before!.dispatchedAt);
   });
@@ -73,7 +74,7 @@ describe('markDispatchedBatch', () => {
   (usesPostgres ? it : it.skip)('commits asynchronously without leaving synchronous_commit off on the connection', async () => {
     const conn = single!;
     const { messageId } = await storeText('5511988880003', 'tudo bem?');
-    await markDispatchedBatch(conn.db, [messageId]);
+    await markDispatchedBatch(conn.db, { messageIds: [messageId] });
     // drizzle's postgres-js execute resolves to the rows themselves
     const rows = (await conn.db.execute(sql.raw('show synchronous_commit'))) as unknown as Array<{ synchronous_commit: string }>;
     expect(rows[0]!.synchronous_commit).toBe('on');

@@ -7,7 +7,7 @@ import { and, eq, isNull } from 'drizzle-orm';
 import { parseEvolution } from '../../src/ingest/parse';
 import { recordWebhook } from '../../src/ingest/record';
 import { messages, webhookEvents } from '../../src/db/schema';
-import { contactWorkflowId } from '../../src/domain/ids';
+import { contactWorkflowId } from '../../src/domain/workflowIds';
 import { postJson } from '../support/http';
 import { evolutionText, uniqueId } from '../support/payloads';
 import { eventually, seedTenantWithChannel, startStack, type Stack } from '../support/stack';

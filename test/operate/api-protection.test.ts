@@ -87,7 +87,7 @@ describe('API protection, admin keys, metrics and OpenAPI', () => {
     expect(text).toMatch(/^# TYPE zapflow_funnel_runs gauge/m);
     expect(text).toMatch(/^# TYPE zapflow_sends_total counter/m);
     // A delivery in this process shows up by outcome.
-    const { deliverOrFail } = await import('../../src/activities/deps');
+    const { deliverOrFail } = await import('../../src/activities/delivery');
     await deliverOrFail({ db: stack.db.db, providers: {} as never, log: (await import('../support/harness')).testLog }, {
       tenantId: a.tenant.id,
       channelId: '00000000-0000-0000-0000-000000000000',

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { eq } from 'drizzle-orm';
 import { execFileSync } from 'node:child_process';
 import { funnelRuns } from '../../src/db/schema';
-import { contactWorkflowId } from '../../src/domain/ids';
+import { contactWorkflowId } from '../../src/domain/workflowIds';
 import { runCli } from '../support/cli';
 import { funnelDef, startFunnelStack, type FunnelStack } from '../support/funnels';
 import { eventually } from '../support/stack';

@@ -6,7 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { createActivities } from '../../src/activities';
-import { getSchedule } from '../../src/db/queries/sending';
+import { getSchedule } from '../../src/db/queries/schedules';
 import { findTemporalTestServer } from '../../src/temporal/binary';
 import { addChannel } from '../../src/services/channels';
 import { scheduleMessage, type SendingServiceDeps } from '../../src/services/sending';

@@ -10,9 +10,9 @@ import pino from 'pino';
 import postgres from 'postgres';
 import { loadConfig, type Config } from '../../src/config';
 import { openDb, type DbHandle } from '../../src/db/client';
-import type { ProviderRegistry } from '../../src/services/delivery';
-import { createSandboxClient } from '../../src/activities/providers/sandbox';
-import { createProviderClients } from '../../src/activities/providers';
+import type { ProviderRegistry } from '../../src/providers/types';
+import { createSandboxClient } from '../../src/providers/sandbox';
+import { createProviderClients } from '../../src/providers';
 import { startWorker, type RunningWorker } from '../../src/worker';
 
 export const testLog = pino({ level: process.env.TEST_LOG_LEVEL ?? 'silent' });

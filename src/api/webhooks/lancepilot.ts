@@ -48,7 +48,7 @@ export function lancePilotWebhookRouter(deps: { ingest: Ingest }): Router {
         return;
       }
       // The token is the authority: every item belongs to its channel.
-      const items = parsed.items.map((item) => ({ routed: routed!, channelKey: routed!.channel.externalId, event: item.event }));
+      const items = parsed.items.map((item) => ({ routed: routed, channelKey: routed.channel.externalId, event: item.event }));
       const outcome = await ingest.accept({ provider: 'lancepilot', rawBody: rawText, eventType: parsed.eventType, items, requestChannel: routed });
       acknowledge(res, outcome);
     } catch (err) {

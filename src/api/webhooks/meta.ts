@@ -55,7 +55,7 @@ export function metaWebhookRouter(deps: { config: Config; ingest: Ingest }): Rou
         res.status(403).type('text/plain').send('verification failed');
         return;
       }
-      res.status(200).type('text/plain').send(challenge as string);
+      res.status(200).type('text/plain').send(challenge);
     } catch (err) {
       next(err);
     }

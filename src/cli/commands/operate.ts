@@ -2,6 +2,7 @@
  * Operator commands: `funnels failed`, `funnels replay`, `workflows check-replay`.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline/promises';
 import { Option, type Command } from 'commander';
@@ -12,6 +13,7 @@ import { parseDuration } from '../../domain/duration';
 import { executeReplay, listFailedRuns, planReplay, type ReplayFrom } from '../../services/funnelReplay';
 import { connectTemporal } from '../../temporal/connect';
 import { replayFiles } from '../../temporal/replay';
+import { WorkflowType } from '../../workflows/definitions';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { Runtime, DefaultLogger } from '@temporalio/worker';
 import { CliError, printTable } from '../output';
@@ -157,16 +159,16 @@ export function registerOperateCommands(program: Command, deps: OperateDeps): vo
       let tmp: string | undefined;
       if (paths.length === 0) {
         const config = deps.config();
-        tmp = fs.mkdtempSync(path.join(require('node:os').tmpdir(), 'zapflow-check-replay-'));
+        tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'zapflow-check-replay-'));
         paths = await withTemporal(config, async (client) => {
-          const types = opts.type === 'funnel' ? ['funnelRunWorkflow'] : opts.type === 'contact' ? ['contactWorkflow'] : ['funnelRunWorkflow', 'contactWorkflow'];
+          const types: string[] = opts.type === 'funnel' ? [WorkflowType.funnelRun] : opts.type === 'contact' ? [WorkflowType.contact] : [WorkflowType.funnelRun, WorkflowType.contact];
           const since = sinceOption(opts.since)!;
           const query = `(${types.map((t) => `WorkflowType = '${t}'`).join(' OR ')}) AND StartTime > '${since.toISOString()}'`;
           const out: string[] = [];
           for await (const wf of client.workflow.list({ query })) {
             const history = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
             const file = path.join(tmp!, `${out.length}.json`);
-            fs.writeFileSync(file, JSON.stringify({ workflowId: wf.workflowId, workflowType: wf.type, history: JSON.parse(historyToJSON(history)) }));
+            fs.writeFileSync(file, JSON.stringify({ workflowId: wf.workflowId, workflowType: wf.type, history: JSON.parse(historyToJSON(history)) as unknown }));
             out.push(file);
             if (out.length >= (Number(opts.limit) || 200)) break;
           }
@@ -178,7 +180,7 @@ export function registerOperateCommands(program: Command, deps: OperateDeps): vo
       const failed = results.filter((r) => !r.ok);
       process.stdout.write(`replayed ${results.length} histor${results.length === 1 ? 'y' : 'ies'}: ${results.length - failed.length} ok, ${failed.length} failed\n`);
       if (failed.length > 0) {
-        const first = failed[0]!;
+        const first = failed[0];
         process.stdout.write(`first divergence: ${first.workflowId} (${path.basename(first.file)}): ${first.error}\n`);
         process.exitCode = 1;
       }

@@ -4,9 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Runtime } from '@temporalio/worker';
-import { eq } from 'drizzle-orm';
 import type { Config } from '../../config';
-import { channels } from '../../db/schema';
 import type { DbHandle } from '../../db/client';
 import type { Logger } from '../../log';
 import { createApp } from '../../api/app';
@@ -18,10 +16,11 @@ import { createTenant } from '../../services/tenants';
 import { startWorker, type RunningWorker } from '../../worker';
 import { createTemporalPinger } from '../../temporal/connect';
 import { buildIngest, startDispatcher, type DispatchMode } from '../../ingest';
-import { dispatchBacklog } from '../../ingest/dispatcher';
+import { countDispatchBacklog } from '../../db/queries/messages';
 import { conversationHealthInfo } from '../../services/ai';
 import { registerStateGauges } from '../../metrics';
-import { countRunsByStatus } from '../../db/queries/funnels';
+import { getChannelByExternalId } from '../../db/queries/channels';
+import { countRunsByStatus } from '../../db/queries/funnelRuns';
 import { CliError } from '../output';
 import { isApiClusterWorker, SHUTDOWN_MESSAGE, startApiPrimary } from '../../api/cluster';
 
@@ -93,7 +92,7 @@ async function startApi(
     dispatcher.start();
     stoppers.push(() => dispatcher.stop());
   }
-  registerStateGauges({ dispatchBacklog: () => dispatchBacklog(db.db), funnelRunsByStatus: () => countRunsByStatus(db.db) });
+  registerStateGauges({ dispatchBacklog: () => countDispatchBacklog(db.db), funnelRunsByStatus: () => countRunsByStatus(db.db) });
   const app = createApp({
     config,
     db: db.db,
@@ -130,8 +129,7 @@ async function launchWorker(config: Config, db: DbHandle, temporal: TemporalRunt
 /** First run of `dev`: a demo tenant with a sandbox channel; its API key is written under DATA_DIR. */
 async function ensureDemoTenant(config: Config, db: DbHandle): Promise<{ created: boolean; keyFile: string; apiKey?: string }> {
   const keyFile = path.join(config.DATA_DIR, 'demo-api-key.txt');
-  const [existing] = await db.db.select().from(channels).where(eq(channels.externalId, 'demo-sandbox')).limit(1);
-  if (existing) return { created: false, keyFile };
+  if (await getChannelByExternalId(db.db, { provider: 'sandbox', externalId: 'demo-sandbox' })) return { created: false, keyFile };
   const { tenant, apiKey } = await createTenant(db.db, { name: 'Demo' });
   await addChannel(db.db, { tenantId: tenant.id, provider: 'sandbox', externalId: 'demo-sandbox', name: 'Demo sandbox' });
   fs.mkdirSync(config.DATA_DIR, { recursive: true });

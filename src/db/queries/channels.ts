@@ -1,6 +1,6 @@
-import { and, eq } from 'drizzle-orm';
+import { and, asc, eq, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { channels, tenants, type Provider } from '../schema';
+import { channels, tenants, type Provider, type TenantSettings } from '../schema';
 
 export type ChannelRow = typeof channels.$inferSelect;
 
@@ -25,7 +25,118 @@ export async function listChannelsByProvider(db: Db, params: { provider: Provide
   return db.select().from(channels).where(eq(channels.provider, params.provider));
 }
 
-export async function getTenant(db: Db, params: { tenantId: string }) {
-  const [row] = await db.select().from(tenants).where(eq(tenants.id, params.tenantId)).limit(1);
+
+/**
+ * A tenant's channel by the name an API client knows it by: its external id (Evolution
+ * instance name, Meta phone_number_id) or its display name. Another tenant's channel is
+ * never returned.
+ */
+export async function findTenantChannel(db: Db, params: { tenantId: string; instanceName: string }) {
+  const rows = await db
+    .select()
+    .from(channels)
+    .where(and(eq(channels.tenantId, params.tenantId), or(eq(channels.externalId, params.instanceName), eq(channels.name, params.instanceName))))
+    .limit(5);
+  return rows.find((r) => r.externalId === params.instanceName) ?? rows[0];
+}
+
+export async function getChannelExternalId(db: Db, params: { channelId: string }): Promise<string | undefined> {
+  const [row] = await db.select({ externalId: channels.externalId }).from(channels).where(eq(channels.id, params.channelId));
+  return row?.externalId;
+}
+
+/** A connection update from the provider (Evolution `connection.update`). */
+export async function setChannelConnectionState(db: Db, params: { channelId: string; state: string }): Promise<void> {
+  await db
+    .update(channels)
+    .set({ connectionState: params.state, connectionUpdatedAt: sql`now()`, updatedAt: sql`now()` })
+    .where(eq(channels.id, params.channelId));
+}
+
+/** The newest QR code (or pairing code) the provider sent for connecting the number. */
+export async function setChannelQrCode(
+  db: Db,
+  params: { channelId: string; qrCode: { code?: string; base64?: string; pairingCode?: string | null; at: string } },
+): Promise<void> {
+  await db.update(channels).set({ qrCode: params.qrCode, updatedAt: sql`now()` }).where(eq(channels.id, params.channelId));
+}
+
+// ─── routing webhooks ───
+
+/** A channel with the tenant fields the ingest needs to file a webhook under it. */
+export interface RoutedChannel {
+  channel: ChannelRow;
+  tenant: { id: string; timezone: string; settings: TenantSettings };
+}
+
+function selectRouted(db: Db) {
+  return db
+    .select({ channel: channels, tenant: { id: tenants.id, timezone: tenants.timezone, settings: tenants.settings } })
+    .from(channels)
+    .innerJoin(tenants, eq(tenants.id, channels.tenantId));
+}
+
+export async function findRoutedChannel(db: Db, params: { provider: Provider; externalId: string }): Promise<RoutedChannel | undefined> {
+  const [row] = await selectRouted(db)
+    .where(and(eq(channels.provider, params.provider), eq(channels.externalId, params.externalId)))
+    .limit(1);
   return row;
+}
+
+/** The channel of `provider` whose credential `field` has this value. */
+export async function findRoutedChannelByCredential(
+  db: Db,
+  params: { provider: Provider; field: 'webhookSecret' | 'verifyToken'; value: string },
+): Promise<RoutedChannel | undefined> {
+  const [row] = await selectRouted(db)
+    .where(and(eq(channels.provider, params.provider), sql`${channels.credentials}->>${params.field} = ${params.value}`))
+    .limit(1);
+  return row;
+}
+
+export async function listRoutedChannels(db: Db, params: { provider: Provider }): Promise<RoutedChannel[]> {
+  return selectRouted(db).where(eq(channels.provider, params.provider));
+}
+
+// ─── operators' changes ───
+
+export async function insertChannel(
+  db: Db,
+  values: Pick<typeof channels.$inferInsert, 'tenantId' | 'provider' | 'externalId' | 'name' | 'baseUrl' | 'credentials' | 'settings'>,
+): Promise<ChannelRow | undefined> {
+  const [row] = await db.insert(channels).values(values).onConflictDoNothing().returning();
+  return row;
+}
+
+export async function listChannelRows(db: Db, params: { tenantId?: string }): Promise<ChannelRow[]> {
+  return db
+    .select()
+    .from(channels)
+    .where(params.tenantId ? eq(channels.tenantId, params.tenantId) : undefined)
+    .orderBy(asc(channels.createdAt));
+}
+
+export type ChannelChange = Partial<Pick<ChannelRow, 'credentials' | 'settings' | 'name' | 'baseUrl'>>;
+
+/**
+ * Changes the channel named by id or external id under a row lock: `change` gets the stored
+ * row and returns the fields to write. External ids are unique per provider only, so one
+ * may name several channels (`ambiguous`: nothing changed).
+ */
+export async function changeChannel(
+  db: Db,
+  params: { id?: string; externalId?: string; change: (row: ChannelRow) => ChannelChange },
+): Promise<{ outcome: 'updated'; row: ChannelRow } | { outcome: 'not_found' | 'ambiguous' }> {
+  return db.transaction(async (tx) => {
+    const which = params.id !== undefined ? eq(channels.id, params.id) : eq(channels.externalId, params.externalId ?? '');
+    const [row, another] = await tx.select().from(channels).where(which).limit(2).for('update');
+    if (!row) return { outcome: 'not_found' as const };
+    if (another) return { outcome: 'ambiguous' as const };
+    const [updated] = await tx
+      .update(channels)
+      .set({ ...params.change(row), updatedAt: sql`now()` })
+      .where(eq(channels.id, row.id))
+      .returning();
+    return { outcome: 'updated' as const, row: updated };
+  });
 }

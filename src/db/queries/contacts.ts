@@ -1,6 +1,6 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { and, eq, isNull, lt, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { contacts } from '../schema';
+import { contacts, tenants } from '../schema';
 
 export type ContactRow = typeof contacts.$inferSelect;
 
@@ -21,7 +21,7 @@ export async function upsertContact(
       },
     })
     .returning();
-  return row!;
+  return row;
 }
 
 export async function getContact(db: Db, params: { tenantId: string; phone: string }): Promise<ContactRow | undefined> {
@@ -45,4 +45,76 @@ export async function optOutContact(db: Db, params: { tenantId: string; phone: s
     .where(and(eq(contacts.tenantId, params.tenantId), eq(contacts.phone, params.phone), sql`${contacts.optedOutAt} is null`));
   const row = await getContact(db, params);
   return row?.optOutMessageId === params.messageId;
+}
+
+/** Adds tags to a contact (each once) and removes others. */
+export async function changeContactTags(db: Db, params: { tenantId: string; phone: string; add: string[]; remove: string[] }): Promise<void> {
+  const where = and(eq(contacts.tenantId, params.tenantId), eq(contacts.phone, params.phone));
+  if (params.add.length) {
+    await db
+      .update(contacts)
+      .set({
+        tags: sql`(select coalesce(array_agg(distinct t), '{}') from unnest(${contacts.tags} || ${sql.param(params.add)}::text[]) t)`,
+        updatedAt: sql`now()`,
+      })
+      .where(where);
+  }
+  if (params.remove.length) {
+    await db
+      .update(contacts)
+      .set({
+        tags: sql`(select coalesce(array_agg(t), '{}') from unnest(${contacts.tags}) t where not (t = any(${sql.param(params.remove)}::text[])))`,
+        updatedAt: sql`now()`,
+      })
+      .where(where);
+  }
+}
+
+/** A contact with what automation decides on: opt-out, pause, last messages, the tenant's timezone and settings. */
+export async function getContactState(db: Db, params: { tenantId: string; contactKey: string }) {
+  const [row] = await db
+    .select({
+      id: contacts.id,
+      name: contacts.name,
+      optedOutAt: contacts.optedOutAt,
+      pausedUntil: contacts.pausedUntil,
+      pauseReason: contacts.pauseReason,
+      lastInboundAt: contacts.lastInboundAt,
+      lastOutboundAt: contacts.lastOutboundAt,
+      timezone: tenants.timezone,
+      settings: tenants.settings,
+    })
+    .from(contacts)
+    .innerJoin(tenants, eq(tenants.id, contacts.tenantId))
+    .where(and(eq(contacts.tenantId, params.tenantId), eq(contacts.phone, params.contactKey)))
+    .limit(1);
+  return row;
+}
+
+/** Pauses automation for a contact until `until`; `extendOnly` never shortens a longer pause (a handover). */
+export async function pauseContact(
+  db: Db,
+  params: { tenantId: string; contactKey: string; until: Date; reason: string; extendOnly?: boolean },
+): Promise<{ pausedUntil: Date; pauseReason: string | null } | undefined> {
+  const [row] = await db
+    .update(contacts)
+    .set({ pausedUntil: params.until, pauseReason: params.reason, updatedAt: sql`now()` })
+    .where(
+      and(
+        eq(contacts.tenantId, params.tenantId),
+        eq(contacts.phone, params.contactKey),
+        params.extendOnly ? or(isNull(contacts.pausedUntil), lt(contacts.pausedUntil, params.until)) : undefined,
+      ),
+    )
+    .returning({ pausedUntil: contacts.pausedUntil, pauseReason: contacts.pauseReason });
+  return row ? { pausedUntil: row.pausedUntil!, pauseReason: row.pauseReason } : undefined;
+}
+
+export async function resumeContact(db: Db, params: { tenantId: string; contactKey: string }): Promise<boolean> {
+  const rows = await db
+    .update(contacts)
+    .set({ pausedUntil: null, pauseReason: null, updatedAt: sql`now()` })
+    .where(and(eq(contacts.tenantId, params.tenantId), eq(contacts.phone, params.contactKey)))
+    .returning({ id: contacts.id });
+  return rows.length > 0;
 }

@@ -1,6 +1,7 @@
-import { and, desc, eq, gte } from 'drizzle-orm';
+/** Raw webhook events (webhook_events): every authenticated post, kept with its outcome. */
+import { and, desc, eq, gte, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { webhookEvents, type WebhookEventStatus } from '../schema';
+import { webhookEvents, type Provider, type WebhookEventStatus } from '../schema';
 
 export async function listWebhookEvents(
   db: Db,
@@ -27,4 +28,38 @@ export async function listWebhookEvents(
     )
     .orderBy(desc(webhookEvents.id))
     .limit(params.limit ?? 100);
+}
+
+/** The raw webhook, first thing in its transaction (status `received` until its items are filed). */
+export async function insertWebhookEvent(
+  db: Db,
+  params: {
+    provider: Provider;
+    tenantId?: string;
+    channelId?: string;
+    channelKey: string | null;
+    eventType: string | null;
+    rawBody: string;
+    error?: { message: string; path?: string };
+  },
+): Promise<number> {
+  const [row] = await db
+    .insert(webhookEvents)
+    .values({ ...params, status: 'received' })
+    .returning({ id: webhookEvents.id });
+  return row.id;
+}
+
+/**
+ * The event's outcome. `processed`: it is done (processed_at now); otherwise messages of it
+ * still wait for their workflow (pending) and processed_at stays empty.
+ */
+export async function setWebhookEventStatus(
+  db: Db,
+  params: { eventId: number; status: WebhookEventStatus; done: boolean; error?: { message: string; path?: string } },
+): Promise<void> {
+  await db
+    .update(webhookEvents)
+    .set({ status: params.status, processedAt: params.done ? sql`now()` : null, ...(params.error ? { error: params.error } : {}) })
+    .where(eq(webhookEvents.id, params.eventId));
 }

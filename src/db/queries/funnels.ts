@@ -1,11 +1,9 @@
-import { and, desc, eq, gte, inArray, isNull, sql } from 'drizzle-orm';
+/** Funnels and their versions (a run executes the version it started with). */
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { funnelRuns, funnels, funnelVersions, type FunnelRunStatus } from '../schema';
+import { funnels, funnelVersions } from '../schema';
 
 export type FunnelRow = typeof funnels.$inferSelect;
-export type FunnelRunRow = typeof funnelRuns.$inferSelect;
-
-export const ACTIVE_RUN_STATUSES: FunnelRunStatus[] = ['queued', 'running', 'waiting'];
 
 export async function getFunnel(db: Db, params: { tenantId: string; funnelId: string }): Promise<FunnelRow | undefined> {
   const [row] = await db
@@ -25,63 +23,92 @@ export async function getFunnelVersion(db: Db, params: { funnelId: string; versi
   return row;
 }
 
-export async function activeRunsOfContact(db: Db, params: { tenantId: string; contactKey: string; funnelId?: string }) {
+
+/** What a stored funnel version holds, besides its denormalised columns. */
+export interface FunnelWrite {
+  name: string;
+  active: boolean;
+  priority: number;
+  trigger: unknown;
+  /** The whole validated definition (stored as the version's JSON). */
+  definition: unknown;
+}
+
+/** A new funnel with its version 1, in one transaction; its id. */
+export async function insertFunnel(db: Db, params: { tenantId: string; funnel: FunnelWrite }): Promise<string> {
+  const { funnel } = params;
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(funnels)
+      .values({ tenantId: params.tenantId, name: funnel.name, active: funnel.active, priority: funnel.priority, trigger: funnel.trigger as never, currentVersion: 1 })
+      .returning({ id: funnels.id });
+    await tx.insert(funnelVersions).values({ funnelId: row.id, version: 1, definition: funnel.definition as never });
+    return row.id;
+  });
+}
+
+/** A new version of a funnel (runs in flight keep theirs); false when no such funnel. */
+export async function insertFunnelVersion(db: Db, params: { tenantId: string; funnelId: string; funnel: FunnelWrite }): Promise<boolean> {
+  const { funnel, funnelId } = params;
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .update(funnels)
+      .set({
+        name: funnel.name,
+        active: funnel.active,
+        priority: funnel.priority,
+        trigger: funnel.trigger as never,
+        currentVersion: sql`${funnels.currentVersion} + 1`,
+        updatedAt: sql`now()`,
+      })
+      .where(and(eq(funnels.id, funnelId), eq(funnels.tenantId, params.tenantId), isNull(funnels.deletedAt)))
+      .returning({ version: funnels.currentVersion });
+    if (!row) return false;
+    await tx.insert(funnelVersions).values({ funnelId, version: row.version, definition: funnel.definition as never });
+    return true;
+  });
+}
+
+export async function listFunnelIds(db: Db, params: { tenantId: string }): Promise<string[]> {
+  const rows = await db
+    .select({ id: funnels.id })
+    .from(funnels)
+    .where(and(eq(funnels.tenantId, params.tenantId), isNull(funnels.deletedAt)))
+    .orderBy(asc(funnels.createdAt));
+  return rows.map((r) => r.id);
+}
+
+/** Activates or deactivates a funnel; false when no such funnel. */
+export async function setFunnelActive(db: Db, params: { tenantId: string; funnelId: string; active: boolean }): Promise<boolean> {
+  const rows = await db
+    .update(funnels)
+    .set({ active: params.active, updatedAt: sql`now()` })
+    .where(and(eq(funnels.id, params.funnelId), eq(funnels.tenantId, params.tenantId), isNull(funnels.deletedAt)))
+    .returning({ id: funnels.id });
+  return rows.length > 0;
+}
+
+/** Soft delete: the versions stay for the runs that used them. */
+export async function markFunnelDeleted(db: Db, params: { tenantId: string; funnelId: string }): Promise<void> {
+  await db
+    .update(funnels)
+    .set({ deletedAt: sql`now()`, active: false, updatedAt: sql`now()` })
+    .where(and(eq(funnels.id, params.funnelId), eq(funnels.tenantId, params.tenantId)));
+}
+
+/** A tenant's active funnels with their current definitions, oldest first (the trigger list). */
+export async function listActiveFunnelDefinitions(db: Db, params: { tenantId: string }) {
   return db
-    .select()
-    .from(funnelRuns)
-    .where(
-      and(
-        eq(funnelRuns.tenantId, params.tenantId),
-        eq(funnelRuns.contactKey, params.contactKey),
-        params.funnelId ? eq(funnelRuns.funnelId, params.funnelId) : undefined,
-        inArray(funnelRuns.status, ACTIVE_RUN_STATUSES),
-      ),
-    );
-}
-
-/** When the contact's last run of this funnel ended (or started, if it has not ended). */
-export async function lastRunTime(db: Db, params: { tenantId: string; contactKey: string; funnelId: string }): Promise<Date | undefined> {
-  const [row] = await db
-    .select({ at: sql<Date>`coalesce(${funnelRuns.finishedAt}, ${funnelRuns.startedAt})` })
-    .from(funnelRuns)
-    .where(and(eq(funnelRuns.tenantId, params.tenantId), eq(funnelRuns.contactKey, params.contactKey), eq(funnelRuns.funnelId, params.funnelId)))
-    .orderBy(desc(sql`coalesce(${funnelRuns.finishedAt}, ${funnelRuns.startedAt})`))
-    .limit(1);
-  return row?.at ? new Date(row.at) : undefined;
-}
-
-export async function listFunnelRuns(
-  db: Db,
-  params: { tenantId: string; status?: FunnelRunStatus; funnelId?: string; contactKey?: string; since?: Date; limit?: number },
-) {
-  return db
-    .select()
-    .from(funnelRuns)
-    .where(
-      and(
-        eq(funnelRuns.tenantId, params.tenantId),
-        params.status ? eq(funnelRuns.status, params.status) : undefined,
-        params.funnelId ? eq(funnelRuns.funnelId, params.funnelId) : undefined,
-        params.contactKey ? eq(funnelRuns.contactKey, params.contactKey) : undefined,
-        params.since ? gte(funnelRuns.startedAt, params.since) : undefined,
-      ),
-    )
-    .orderBy(desc(funnelRuns.startedAt))
-    .limit(params.limit ?? 100);
-}
-
-export async function getFunnelRun(db: Db, params: { tenantId: string; runId: string }): Promise<FunnelRunRow | undefined> {
-  const [row] = await db
-    .select()
-    .from(funnelRuns)
-    .where(and(eq(funnelRuns.id, params.runId), eq(funnelRuns.tenantId, params.tenantId)))
-    .limit(1);
-  return row;
-}
-
-export async function countRunsByStatus(db: Db): Promise<Array<{ status: string; count: number }>> {
-  return db
-    .select({ status: funnelRuns.status, count: sql<number>`count(*)::int` })
-    .from(funnelRuns)
-    .groupBy(funnelRuns.status);
+    .select({
+      id: funnels.id,
+      name: funnels.name,
+      version: funnels.currentVersion,
+      priority: funnels.priority,
+      createdAt: funnels.createdAt,
+      definition: funnelVersions.definition,
+    })
+    .from(funnels)
+    .innerJoin(funnelVersions, and(eq(funnelVersions.funnelId, funnels.id), eq(funnelVersions.version, funnels.currentVersion)))
+    .where(and(eq(funnels.tenantId, params.tenantId), eq(funnels.active, true), isNull(funnels.deletedAt)))
+    .orderBy(asc(funnels.createdAt));
 }

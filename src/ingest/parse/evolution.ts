@@ -347,7 +347,7 @@ function unwrap(message: z.infer<typeof contentSchema> | null | undefined): Cont
   }
   // The envelope schema checked the content and one wrapper level; deeper ones
   // (ephemeralMessage → viewOnceMessage → …) are checked here, leniently.
-  if (depth <= 1) return content as Content;
+  if (depth <= 1) return content;
   const checked = baseContentSchema.safeParse(content);
   return checked.success ? checked.data : {};
 }
@@ -546,7 +546,7 @@ function messageEvent(d: MessageData, env: Envelope, origin: 'upsert' | 'send'):
     ...clean(fields),
     replyTo,
     referral: adReply && Object.keys(adReply).length > 0 ? adReply : undefined,
-  }) as MessageEvent;
+  });
 }
 
 /** Baileys status names and numbers (§1.7). */

@@ -56,7 +56,7 @@ function mostSpecific(issue: IssueLike): IssueLike {
 export function describeParseError(err: unknown): { message: string; path: string } {
   const issues = zodIssues(err);
   if (issues && issues.length > 0) {
-    const issue = mostSpecific(issues[0]!);
+    const issue = mostSpecific(issues[0]);
     const path = issue.path.map((p) => (typeof p === 'symbol' ? p.toString() : String(p))).join('.');
     return { message: path ? `${path}: ${issue.message}` : issue.message, path };
   }

@@ -339,7 +339,7 @@ export function parseMeta(body: unknown): ParsedWebhook {
       }
       const value = parseAt(messagesValueSchema, change.value, at);
       const channelKey = value.metadata.phone_number_id;
-      const contacts = (value.contacts ?? []) as MetaContact[];
+      const contacts = (value.contacts ?? []);
       const messages = (value.messages ?? []).map((m, i) => parseAt(messageSchema, m, [...at, 'messages', i]));
       const statuses = (value.statuses ?? []).map((s, i) => parseAt(statusSchema, s, [...at, 'statuses', i]));
       for (const m of messages) items.push({ channelKey, event: messageEvent(m, contacts) });

@@ -1,6 +1,12 @@
+/**
+ * Delivery statuses reported by providers (message_status_events) and their effect on the
+ * message rows: a status moves a message forward only, and one that arrives before its row
+ * waits for it.
+ */
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
-import type { Db } from '../db/client';
-import { messages, messageStatusEvents, type MessageStatus } from '../db/schema';
+import type { Db } from '../client';
+import { queryPrepared } from '../prepared';
+import { messages, messageStatusEvents, type MessageStatus } from '../schema';
 
 /** Delivery statuses move forward only: queued → sent → delivered → read/played. failed is terminal. */
 const RANK: Record<string, number> = { received: 0, queued: 0, sent: 1, delivered: 2, read: 3, played: 4 };
@@ -9,7 +15,7 @@ const RANK: Record<string, number> = { received: 0, queued: 0, sent: 1, delivere
 export function statusesBefore(next: MessageStatus): MessageStatus[] {
   if (next === 'failed') return ['queued', 'sent', 'delivered'];
   const rank = RANK[next] ?? 0;
-  return (Object.keys(RANK) as MessageStatus[]).filter((s) => s !== 'received' && RANK[s]! < rank);
+  return (Object.keys(RANK) as MessageStatus[]).filter((s) => s !== 'received' && RANK[s] < rank);
 }
 
 const TIMESTAMP_COLUMN = {
@@ -78,7 +84,7 @@ export async function recordStatus(db: Db, update: StatusUpdate & { webhookEvent
     .limit(1);
   if (exists.length > 0) {
     await applyStatus(db, update);
-    await db.update(messageStatusEvents).set({ appliedAt: sql`now()` }).where(eq(messageStatusEvents.id, inserted[0]!.id));
+    await db.update(messageStatusEvents).set({ appliedAt: sql`now()` }).where(eq(messageStatusEvents.id, inserted[0].id));
   }
   return true;
 }
@@ -106,4 +112,29 @@ export async function applyPendingStatuses(db: Db, params: { channelId: string; 
     });
     await db.update(messageStatusEvents).set({ appliedAt: sql`now()` }).where(eq(messageStatusEvents.id, row.id));
   }
+}
+
+/**
+ * Whether status reports for this provider message wait for their row (they arrived before
+ * the send was recorded). Asked after recordSent has committed, not inside it: a report
+ * filed while that statement ran saw no row to apply to, and only a later statement sees it.
+ */
+export async function hasPendingStatuses(db: Db, params: { channelId: string; providerMessageId: string }): Promise<boolean> {
+  const [row] = await queryPrepared<{ pending: boolean }>(db, HAS_PENDING_STATUSES, [params.channelId, params.providerMessageId]);
+  return Boolean(row?.pending);
+}
+
+const HAS_PENDING_STATUSES = `
+select exists (
+  select 1 from message_status_events
+   where channel_id = $1::uuid and provider_message_id = $2::text and applied_at is null
+) as pending`;
+
+/** Every status report for one provider message, oldest first (applied or not). */
+export async function listStatusEvents(db: Db, params: { channelId: string; providerMessageId: string }) {
+  return db
+    .select()
+    .from(messageStatusEvents)
+    .where(and(eq(messageStatusEvents.channelId, params.channelId), eq(messageStatusEvents.providerMessageId, params.providerMessageId)))
+    .orderBy(asc(messageStatusEvents.occurredAt), asc(messageStatusEvents.id));
 }

@@ -1,35 +1,13 @@
 /**
- * SQL of sending: message attempts, quota counters, pacing, schedules, API idempotency keys.
- * Every function takes `db` first so it runs inside transactions and tests alike.
+ * Outbound messages and their provider attempts: the statements every send runs (open the
+ * row, start an attempt behind the quota and pacing gates, record the answer), each one
+ * round trip. See services/delivery.ts for the order they run in.
  */
-import { and, asc, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { queryPrepared } from '../prepared';
-import {
-  apiIdempotencyKeys,
-  channels,
-  contacts,
-  messageAttempts,
-  messages,
-  messageStatusEvents,
-  sandboxOutbox,
-  scheduledMessages,
-  sendPacing,
-  sendQuotaCounters,
-  tenants,
-  type AttemptOutcome,
-  type ScheduleStatus,
-} from '../schema';
-
-/** Postgres unique_violation, whichever driver raised it (postgres.js puts it on the error, drizzle on its cause). */
-export function isUniqueViolation(err: unknown): boolean {
-  for (let e = err as { code?: string; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
-    if (e.code === '23505') return true;
-  }
-  return false;
-}
-
-// ─── messages ───
+import { channels, messageAttempts, messages, tenants, type AttemptOutcome } from '../schema';
+import { COUNT_QUOTA, MS, windowsJson, type QuotaSlot } from './quotas';
 
 /** What delivery needs of a message row. */
 export interface OutboundRow {
@@ -183,22 +161,6 @@ with m as (
 update contacts set last_outbound_at = now() where id = (select contact_id from m)`;
 
 /**
- * Whether status reports for this provider message wait for their row (they arrived before
- * the send was recorded). Asked after recordSent has committed, not inside it: a report
- * filed while that statement ran saw no row to apply to, and only a later statement sees it.
- */
-export async function hasPendingStatuses(db: Db, params: { channelId: string; providerMessageId: string }): Promise<boolean> {
-  const [row] = await queryPrepared<{ pending: boolean }>(db, HAS_PENDING_STATUSES, [params.channelId, params.providerMessageId]);
-  return Boolean(row?.pending);
-}
-
-const HAS_PENDING_STATUSES = `
-select exists (
-  select 1 from message_status_events
-   where channel_id = $1::uuid and provider_message_id = $2::text and applied_at is null
-) as pending`;
-
-/**
  * Removes the provider's echo of our own send (Evolution reports API sends back as
  * `fromMe` messages) when it was stored before we recorded the provider id, so the unique
  * (channel, provider id) key can go to our row. Returns whether an echo was removed.
@@ -219,13 +181,10 @@ export async function removeOwnEcho(db: Db, params: { channelId: string; provide
   return rows.length > 0;
 }
 
-/** Every status report for one provider message, oldest first (applied or not). */
-export async function listStatusEvents(db: Db, params: { channelId: string; providerMessageId: string }) {
-  return db
-    .select()
-    .from(messageStatusEvents)
-    .where(and(eq(messageStatusEvents.channelId, params.channelId), eq(messageStatusEvents.providerMessageId, params.providerMessageId)))
-    .orderBy(asc(messageStatusEvents.occurredAt), asc(messageStatusEvents.id));
+/** The message row of an idempotency key (a schedule's, an API send's), if one was opened. */
+export async function messageIdByIdempotencyKey(db: Db, params: { idempotencyKey: string }): Promise<string | undefined> {
+  const [row] = await db.select({ id: messages.id }).from(messages).where(eq(messages.idempotencyKey, params.idempotencyKey));
+  return row?.id;
 }
 
 // ─── attempts ───
@@ -297,34 +256,18 @@ export async function startSendAttempt(
     pacing ? Math.round(pacing.gapMs) : null,
     pacing ? new Date(pacing.start + pacing.maxWaitMs).toISOString() : null,
   ]);
-  if (!row!.quotaOk) return { stage: 'quota', counts: row!.counts };
-  if (!row!.go) return { stage: 'pacing' };
-  const transientFailures = Number(row!.failures) + (row!.lost ? 1 : 0);
+  if (!row.quotaOk) return { stage: 'quota', counts: row.counts };
+  if (!row.go) return { stage: 'pacing' };
+  const transientFailures = Number(row.failures) + (row.lost ? 1 : 0);
   return {
     stage: 'attempt',
-    slot: row!.slotAt ?? undefined,
-    attempt: row!.attempt ?? undefined,
-    exhausted: !row!.busy && transientFailures >= params.maxTransientFailures,
+    slot: row.slotAt ?? undefined,
+    attempt: row.attempt ?? undefined,
+    exhausted: !row.busy && transientFailures >= params.maxTransientFailures,
     transientFailures,
-    uncertain: Boolean(row!.uncertain),
+    uncertain: Boolean(row.uncertain),
   };
 }
-
-const MS = `* interval '1 millisecond'`;
-
-/** Step 1 of startSendAttempt and all of incrementQuotas: windows as JSON in $1, counted in order of `i`. */
-const COUNT_QUOTA = `
-quota_window as (
-  select * from jsonb_to_recordset($1::text::jsonb) as w(i int, scope text, window_start timestamptz, lim int)
-), quota_count as (
-  insert into send_quota_counters (scope, window_start, count)
-  select scope, window_start, 1 from quota_window order by i
-  on conflict (scope, window_start) do update set count = send_quota_counters.count + 1
-  returning scope, window_start, count
-), quota as (
-  select w.i, c.count, c.count > w.lim as over
-    from quota_window w join quota_count c on c.scope = w.scope and c.window_start = w.window_start
-)`;
 
 const START_SEND_ATTEMPT = `
 with ${COUNT_QUOTA}, quota_ok as (
@@ -363,10 +306,6 @@ select (select ok from quota_ok) as "quotaOk",
        (select attempt from ins) as attempt, failures::int as failures, (uncertain or lost) as uncertain, lost, busy
   from prev`;
 
-function windowsJson(windows: QuotaSlot[]): string {
-  return JSON.stringify(windows.map((w, i) => ({ i, scope: w.scope, window_start: w.windowStart.toISOString(), lim: w.limit })));
-}
-
 export async function finishAttempt(
   db: Db,
   params: { messageId: string; attempt: number; outcome: AttemptOutcome; error?: Record<string, unknown>; duplicateRisk?: boolean },
@@ -381,198 +320,38 @@ export async function listAttempts(db: Db, params: { messageId: string }) {
   return db.select().from(messageAttempts).where(eq(messageAttempts.messageId, params.messageId)).orderBy(asc(messageAttempts.attempt));
 }
 
-/** The sandbox provider honours idempotency keys: what it recorded for one, if anything. */
-export async function findSandboxSend(db: Db, params: { idempotencyKey: string }): Promise<string | undefined> {
+/** Whether the message of this idempotency key has gone out (the provider accepted it). */
+export async function isSentWithKey(db: Db, params: { idempotencyKey: string }): Promise<boolean> {
   const [row] = await db
-    .select({ providerMessageId: sandboxOutbox.providerMessageId })
-    .from(sandboxOutbox)
-    .where(eq(sandboxOutbox.idempotencyKey, params.idempotencyKey))
-    .limit(1);
-  return row?.providerMessageId;
-}
-
-// ─── quotas and pacing ───
-
-export interface QuotaSlot {
-  scope: string;
-  windowStart: Date;
-  limit: number;
-}
-
-/**
- * Counts one send in every slot in one statement and returns the new counts, in the order
- * given. Callers pass slots in a fixed order (tenant, then channel by window) so concurrent
- * upserts lock rows in the same order and never deadlock.
- */
-export async function incrementQuotas(db: Db, slots: QuotaSlot[]): Promise<number[]> {
-  if (slots.length === 0) return [];
-  const [row] = await queryPrepared<{ counts: number[] }>(db, INCREMENT_QUOTAS, [windowsJson(slots)]);
-  return row!.counts;
-}
-
-const INCREMENT_QUOTAS = `with ${COUNT_QUOTA} select (select coalesce(array_agg(count order by i), '{}') from quota)::int[] as counts`;
-
-/** Gives back sends counted by incrementQuotas (refused, or failed without sending). */
-export async function decrementQuotas(db: Db, slots: Array<{ scope: string; windowStart: Date }>): Promise<void> {
-  if (slots.length === 0) return;
-  await db
-    .update(sendQuotaCounters)
-    .set({ count: sql`greatest(${sendQuotaCounters.count} - 1, 0)` })
-    .where(or(...slots.map((s) => and(eq(sendQuotaCounters.scope, s.scope), eq(sendQuotaCounters.windowStart, s.windowStart))))!);
-}
-
-/** Drops counters of windows that ended long ago. */
-export async function pruneQuotaCounters(db: Db, params: { before: Date }): Promise<void> {
-  await db.delete(sendQuotaCounters).where(sql`${sendQuotaCounters.windowStart} < ${params.before.toISOString()}::timestamptz`);
-}
-
-/** The channel's next free pacing time (after a send found its slot too far away). */
-export async function pacingNextAt(db: Db, params: { channelId: string }): Promise<Date | undefined> {
-  const [row] = await db.select({ nextAt: sendPacing.nextAt }).from(sendPacing).where(eq(sendPacing.channelId, params.channelId));
-  return row?.nextAt;
-}
-
-// ─── schedules ───
-
-export type ScheduleRow = typeof scheduledMessages.$inferSelect;
-
-export async function insertSchedule(db: Db, values: typeof scheduledMessages.$inferInsert & { id: string }): Promise<ScheduleRow> {
-  await db.insert(scheduledMessages).values(values).onConflictDoNothing({ target: scheduledMessages.id });
-  const [row] = await db.select().from(scheduledMessages).where(eq(scheduledMessages.id, values.id));
-  return row!;
-}
-
-export async function getSchedule(db: Db, params: { tenantId: string; scheduleId: string }): Promise<ScheduleRow | undefined> {
-  const [row] = await db
-    .select()
-    .from(scheduledMessages)
-    .where(and(eq(scheduledMessages.id, params.scheduleId), eq(scheduledMessages.tenantId, params.tenantId)))
-    .limit(1);
-  return row;
-}
-
-/** Moves a schedule to `status` when it is in one of `from`; returns whether it moved. */
-export async function transitionSchedule(
-  db: Db,
-  params: { scheduleId: string; from: ScheduleStatus[]; to: ScheduleStatus; set?: Partial<typeof scheduledMessages.$inferInsert> },
-): Promise<boolean> {
-  const extra: Record<string, unknown> = { ...params.set };
-  if (params.to === 'cancelled') extra.cancelledAt = sql`now()`;
-  if (params.to === 'sent') extra.sentAt = sql`now()`;
-  const rows = await db
-    .update(scheduledMessages)
-    .set({ ...extra, status: params.to, updatedAt: sql`now()` })
-    .where(and(eq(scheduledMessages.id, params.scheduleId), inArray(scheduledMessages.status, params.from)))
-    .returning({ id: scheduledMessages.id });
-  return rows.length > 0;
-}
-
-/** Moves a pending schedule to a new time; false when it is no longer pending (a dispatcher took it). */
-export async function setScheduleTime(db: Db, params: { scheduleId: string; scheduledFor: Date }): Promise<boolean> {
-  const rows = await db
-    .update(scheduledMessages)
-    .set({ scheduledFor: params.scheduledFor, updatedAt: sql`now()` })
-    .where(and(eq(scheduledMessages.id, params.scheduleId), eq(scheduledMessages.status, 'scheduled')))
-    .returning({ id: scheduledMessages.id });
-  return rows.length > 0;
-}
-
-/**
- * A dispatcher takes the dispatched schedules due by `until` (status `sending`, claimed now).
- * SKIP LOCKED: several workers' dispatchers never take the same one; a cancel or reschedule
- * (which need `scheduled`) and a claim cannot both win.
- */
-export async function claimDueSchedules(db: Db, params: { until: Date; limit: number }): Promise<ScheduleRow[]> {
-  return db
-    .update(scheduledMessages)
-    .set({ status: 'sending', claimedAt: sql`now()`, updatedAt: sql`now()` })
-    .where(
-      inArray(
-        scheduledMessages.id,
-        sql`(select id from ${scheduledMessages} where ${scheduledMessages.status} = 'scheduled' and ${scheduledMessages.dispatch}
-          and ${scheduledMessages.scheduledFor} <= ${params.until.toISOString()}::timestamptz
-          order by ${scheduledMessages.scheduledFor} limit ${params.limit} for update skip locked)`,
-      ),
-    )
-    .returning();
-}
-
-/** A dispatcher hands a claimed send to its workflow (it failed in a way worth retrying). */
-export async function releaseScheduleClaim(db: Db, params: { scheduleId: string }): Promise<void> {
-  await db
-    .update(scheduledMessages)
-    .set({ claimedAt: null, updatedAt: sql`now()` })
-    .where(and(eq(scheduledMessages.id, params.scheduleId), eq(scheduledMessages.status, 'sending')));
-}
-
-// ─── API lookups ───
-
-/**
- * A tenant's channel by the name an API client knows it by: its external id (Evolution
- * instance name, Meta phone_number_id) or its display name. Another tenant's channel is
- * never returned.
- */
-export async function findTenantChannel(db: Db, params: { tenantId: string; instanceName: string }) {
-  const rows = await db
-    .select()
-    .from(channels)
-    .where(and(eq(channels.tenantId, params.tenantId), or(eq(channels.externalId, params.instanceName), eq(channels.name, params.instanceName))))
-    .limit(5);
-  return rows.find((r) => r.externalId === params.instanceName) ?? rows[0];
-}
-
-export async function getTenantMessage(db: Db, params: { tenantId: string; messageId: string }) {
-  const [row] = await db
-    .select({
-      message: messages,
-      instanceName: channels.externalId,
-      provider: channels.provider,
-      phone: contacts.phone,
-    })
+    .select({ id: messages.id })
     .from(messages)
-    .innerJoin(channels, eq(channels.id, messages.channelId))
-    .leftJoin(contacts, eq(contacts.id, messages.contactId))
-    .where(and(eq(messages.id, params.messageId), eq(messages.tenantId, params.tenantId)))
-    .limit(1);
-  return row;
+    .where(and(eq(messages.idempotencyKey, params.idempotencyKey), sql`${messages.providerMessageId} is not null`));
+  return Boolean(row);
 }
-
-export async function getChannelExternalId(db: Db, params: { channelId: string }): Promise<string | undefined> {
-  const [row] = await db.select({ externalId: channels.externalId }).from(channels).where(eq(channels.id, params.channelId));
-  return row?.externalId;
-}
-
-// ─── API idempotency keys ───
-
-export type IdempotencyRow = typeof apiIdempotencyKeys.$inferSelect;
 
 /**
- * Claims an Idempotency-Key for a request: the first caller's row wins and later callers
- * get that same row (with the resource id chosen by the first, and its answer once stored).
+ * The queued row of an API send, under the id the API chose (a retried request with the same
+ * Idempotency-Key inserts nothing). Our own send: nothing for the dispatcher.
  */
-export async function claimIdempotencyKey(
+export async function insertQueuedSend(
   db: Db,
-  params: { tenantId: string; key: string; requestHash: string; resourceId: string },
-): Promise<{ row: IdempotencyRow; fresh: boolean }> {
-  const inserted = await db.insert(apiIdempotencyKeys).values(params).onConflictDoNothing().returning();
-  if (inserted[0]) return { row: inserted[0], fresh: true };
-  const [row] = await db
-    .select()
-    .from(apiIdempotencyKeys)
-    .where(and(eq(apiIdempotencyKeys.tenantId, params.tenantId), eq(apiIdempotencyKeys.key, params.key)));
-  return { row: row!, fresh: false };
-}
-
-export async function storeIdempotentResponse(
-  db: Db,
-  params: { tenantId: string; key: string; statusCode: number; response: Record<string, unknown> },
+  params: { messageId: string; tenantId: string; channelId: string; contactId: string; type: string; body: string; payload: unknown; idempotencyKey: string },
 ): Promise<void> {
   await db
-    .update(apiIdempotencyKeys)
-    .set({ statusCode: params.statusCode, response: params.response })
-    .where(and(eq(apiIdempotencyKeys.tenantId, params.tenantId), eq(apiIdempotencyKeys.key, params.key)));
-}
-
-export async function releaseIdempotencyKey(db: Db, params: { tenantId: string; key: string }): Promise<void> {
-  await db.delete(apiIdempotencyKeys).where(and(eq(apiIdempotencyKeys.tenantId, params.tenantId), eq(apiIdempotencyKeys.key, params.key)));
+    .insert(messages)
+    .values({
+      id: params.messageId,
+      tenantId: params.tenantId,
+      channelId: params.channelId,
+      contactId: params.contactId,
+      direction: 'outbound',
+      author: 'zapflow',
+      type: params.type,
+      body: params.body,
+      payload: params.payload as Record<string, unknown>,
+      idempotencyKey: params.idempotencyKey,
+      status: 'queued',
+      triggersAutomation: false,
+    })
+    .onConflictDoNothing();
 }

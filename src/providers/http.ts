@@ -5,7 +5,7 @@
  * Only transport problems (DNS, refused/reset connections, timeouts) throw here; every HTTP
  * answer, 4xx/5xx included, is returned so each client can classify it by its own rules.
  */
-import { ProviderError } from './types';
+import { ProviderError } from './errors';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 

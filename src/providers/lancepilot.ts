@@ -10,7 +10,8 @@
  *   `canSendFreeMessage` before a free-form send.
  */
 import { DEFAULT_TIMEOUT_MS, brief, joinUrl, requestJson, retryAfterMs, type HttpMethod, type HttpResponse } from './http';
-import { ProviderError, type ChannelTarget, type OutboundMessage, type ProviderClient, type SendResult } from './types';
+import { ProviderError } from './errors';
+import { type ChannelTarget, type OutboundMessage, type ProviderClient, type SendResult } from './types';
 
 export interface LancePilotClientOptions {
   timeoutMs?: number;

@@ -9,7 +9,8 @@
  *   correlate retries.
  */
 import { DEFAULT_TIMEOUT_MS, brief, joinUrl, requestJson, retryAfterMs, type HttpMethod, type HttpResponse } from './http';
-import { ProviderError, type ChannelTarget, type OutboundMessage, type ProviderClient, type SendResult } from './types';
+import { ProviderError } from './errors';
+import { type ChannelTarget, type OutboundMessage, type ProviderClient, type SendResult } from './types';
 
 export interface EvolutionClientOptions {
   timeoutMs?: number;

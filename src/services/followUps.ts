@@ -1,5 +1,5 @@
 /**
- * Starting and resetting a contact's follow-up workflow from activities.
+ * Starting and resetting a contact's follow-up workflow from the worker.
  *
  * The contact workflow does it for what it sees (inbound messages, its AI replies). Sends it
  * does not see (API sends, schedules, funnel steps) do it through `outboundFollowUps`, inside
@@ -7,15 +7,15 @@
  * and no Temporal call at all for tenants without follow-ups. So a contact who never wrote
  * (outreach) gets follow-ups too.
  */
-import { eq } from 'drizzle-orm';
 import { loadConfig } from '../config';
-import { tenants } from '../db/schema';
-import { contactWorkflowId } from '../domain/ids';
-import { followUpWorkflowId } from '../services/conversation';
-import { conversationSettingsOf } from '../services/conversationSettings';
-import { ContactPhoneKey, TenantIdKey, ZapflowStatusKey } from '../temporal/searchAttributes';
+import { getTenant } from '../db/queries/tenants';
+import { ContactPhoneKey, TenantIdKey, ZapflowStatusKey } from '../domain/searchAttributes';
+import { contactWorkflowId, followUpWorkflowId } from '../domain/workflowIds';
+import { followUpInboundSignal, followUpOutboundSignal, WorkflowType } from '../workflows/definitions';
+import type { followUpWorkflow } from '../workflows/followUp';
 import type { FollowUpInput } from '../workflows/types';
-import type { ActivityDeps } from './deps';
+import { conversationSettingsOf } from './conversationSettings';
+import type { ServiceDeps } from './deps';
 
 export interface FollowUpTouch {
   tenantId: string;
@@ -27,13 +27,13 @@ export interface FollowUpTouch {
 }
 
 /** signalWithStart on `followup:{tenant}:{contact}`: starts it, or resets a running one. */
-export async function startOrResetFollowUp(temporal: NonNullable<ActivityDeps['temporal']>, touch: FollowUpTouch): Promise<void> {
+export async function startOrResetFollowUp(temporal: NonNullable<ServiceDeps['temporal']>, touch: FollowUpTouch): Promise<void> {
   const input: FollowUpInput = { tenantId: touch.tenantId, contactKey: touch.contactKey, channelId: touch.channelId };
-  await temporal.client.workflow.signalWithStart('followUpWorkflow', {
+  await temporal.client.workflow.signalWithStart<typeof followUpWorkflow, [{ at: number; channelId?: string }]>(WorkflowType.followUp, {
     workflowId: followUpWorkflowId(touch.tenantId, touch.contactKey),
     taskQueue: temporal.taskQueue,
     args: [input],
-    signal: touch.event,
+    signal: touch.event === 'inbound' ? followUpInboundSignal : followUpOutboundSignal,
     signalArgs: [{ at: touch.at, channelId: touch.channelId }],
     typedSearchAttributes: [
       { key: TenantIdKey, value: touch.tenantId },
@@ -55,9 +55,9 @@ export interface OutboundFollowUps {
 }
 
 /** One per worker (per deps): the tenants' follow-up switches are cached for all its sends. */
-const perDeps = new WeakMap<ActivityDeps, OutboundFollowUps>();
+const perDeps = new WeakMap<ServiceDeps, OutboundFollowUps>();
 
-export function outboundFollowUps(deps: ActivityDeps): OutboundFollowUps {
+export function outboundFollowUps(deps: ServiceDeps): OutboundFollowUps {
   let made = perDeps.get(deps);
   if (!made) {
     made = createOutboundFollowUps(deps);
@@ -66,15 +66,15 @@ export function outboundFollowUps(deps: ActivityDeps): OutboundFollowUps {
   return made;
 }
 
-function createOutboundFollowUps(deps: ActivityDeps): OutboundFollowUps {
+function createOutboundFollowUps(deps: ServiceDeps): OutboundFollowUps {
   const ttlMs = (deps.config ?? loadConfig()).FOLLOWUP_SETTINGS_CACHE;
   const switches = new Map<string, { enabled: boolean; expires: number }>();
 
   async function enabledFor(tenantId: string): Promise<boolean> {
     const hit = switches.get(tenantId);
     if (hit && hit.expires > Date.now()) return hit.enabled;
-    const [row] = await deps.db.select({ settings: tenants.settings }).from(tenants).where(eq(tenants.id, tenantId)).limit(1);
-    const enabled = conversationSettingsOf(row?.settings).followUp.enabled;
+    const tenant = await getTenant(deps.db, { tenantId });
+    const enabled = conversationSettingsOf(tenant?.settings).followUp.enabled;
     if (ttlMs > 0) {
       if (switches.size > 10_000) switches.clear();
       switches.set(tenantId, { enabled, expires: Date.now() + ttlMs });

@@ -1,4 +1,5 @@
-import type { ProviderName } from '../../domain/events';
+import type { Provider } from '../domain/records';
+import type { ProviderName } from '../domain/events';
 
 /** What zapflow asks a provider to send. One shape for every provider. */
 export type OutboundMessage =
@@ -66,29 +67,6 @@ export interface SendResult {
   recipient?: string;
 }
 
-export type ProviderErrorKind =
-  | 'retryable' // timeouts, 5xx, network: try again with backoff
-  | 'rate_limited' // 429 / throughput codes: try again after retryAfterMs
-  | 'invalid_recipient' // not on WhatsApp / undeliverable
-  | 'window_closed' // Meta 24-hour window (131047): a template is required
-  | 'auth' // bad credentials: retrying cannot help
-  | 'permanent'; // any other 4xx that cannot succeed as sent
-
-/** Raised by provider clients; activities translate it into Temporal failures. */
-export class ProviderError extends Error {
-  override name = 'ProviderError';
-  constructor(
-    message: string,
-    readonly kind: ProviderErrorKind,
-    readonly details: { status?: number; code?: string; retryAfterMs?: number; body?: unknown } = {},
-  ) {
-    super(message);
-  }
-  get retryable(): boolean {
-    return this.kind === 'retryable' || this.kind === 'rate_limited';
-  }
-}
-
 export interface ProviderClient {
   send(channel: ChannelTarget, to: string, message: OutboundMessage, opts: { idempotencyKey: string }): Promise<SendResult>;
   /** Shows "typing…" where the provider supports it; a no-op elsewhere. */
@@ -96,3 +74,6 @@ export interface ProviderClient {
   /** Connection state of the number/instance, e.g. `open`, `close`, `connecting`. */
   connectionState(channel: ChannelTarget): Promise<{ state: string }>;
 }
+
+/** One client per provider: what the delivery calls for a channel of that provider. */
+export type ProviderRegistry = Record<Provider, ProviderClient>;

@@ -5,9 +5,8 @@
  * the Graph API (`GET /{media-id}`, then the returned URL, both with the channel's token; a
  * URL in a Meta webhook is fetched with the token too).
  */
-import type { Db } from '../db/client';
-import { getChannelById, type ChannelRow } from '../db/queries/channels';
-import { META_DEFAULT_BASE_URL, META_DEFAULT_GRAPH_VERSION } from '../activities/providers/meta';
+import { META_DEFAULT_BASE_URL, META_DEFAULT_GRAPH_VERSION } from './meta';
+import type { ChannelTarget } from './types';
 
 export interface InboundMedia {
   kind?: string;
@@ -37,14 +36,13 @@ async function json(url: string, init: RequestInit, timeoutMs: number): Promise<
   return (await res.json()) as Record<string, unknown>;
 }
 
-export async function fetchInboundMedia(
-  db: Db,
-  params: { channelId: string; providerMessageId: string; media: InboundMedia; timeoutMs: number; maxBytes: number },
+/** The bytes of an inbound message's media, from the channel's provider. */
+export async function downloadInboundMedia(
+  channel: ChannelTarget,
+  params: { providerMessageId: string; media: InboundMedia; timeoutMs: number; maxBytes: number },
 ): Promise<{ data: Buffer; mimeType: string }> {
   const { media, timeoutMs, maxBytes } = params;
   const fallbackType = media.mimeType ?? 'application/octet-stream';
-  const channel = await getChannelById(db, { channelId: params.channelId });
-  if (!channel) throw new MediaUnavailable('channel not found');
   // Meta first: its media URLs (from the Graph API or in newer webhooks) answer only with the token.
   if (channel.provider === 'meta') return fetchMetaMedia(channel, media, timeoutMs, maxBytes);
   if (media.url && /^https?:\/\//.test(media.url) && !/\.enc(\?|$)/.test(media.url)) {
@@ -75,7 +73,7 @@ export async function fetchInboundMedia(
  * Meta: the media id gives a short-lived URL (`GET /{version}/{media-id}`); that URL, like a
  * URL carried in the webhook itself, serves the bytes only with the channel's bearer token.
  */
-async function fetchMetaMedia(channel: ChannelRow, media: InboundMedia, timeoutMs: number, maxBytes: number): Promise<{ data: Buffer; mimeType: string }> {
+async function fetchMetaMedia(channel: ChannelTarget, media: InboundMedia, timeoutMs: number, maxBytes: number): Promise<{ data: Buffer; mimeType: string }> {
   const auth = { authorization: `Bearer ${channel.credentials.accessToken ?? ''}` };
   let url = media.url;
   let mimeType = media.mimeType;

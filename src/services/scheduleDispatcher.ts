@@ -16,11 +16,13 @@
  * dies mid-send leaves a claim that the workflow takes over after SCHEDULE_CLAIM_TTL. A
  * refusal (opt-out, bad number…) is final and recorded like the workflow would.
  */
-import { DISPATCH_RELEASED_UPDATE, scheduleWorkflowId } from '../domain/ids';
-import { claimDueSchedules, releaseScheduleClaim, type ScheduleRow } from '../db/queries/sending';
-import type { OutboundMessage } from './providers/types';
-import type { ActivityDeps } from './deps';
-import { scheduleSender } from './sending';
+import { claimDueSchedules, releaseScheduleClaim, type ScheduleRow } from '../db/queries/schedules';
+import { scheduleWorkflowId } from '../domain/workflowIds';
+import type { OutboundMessage } from '../providers/types';
+import { dispatchReleasedUpdate } from '../workflows/definitions';
+import { finalSendFailure } from './delivery';
+import type { ServiceDeps } from './deps';
+import { scheduleSender, ScheduleNotSendable } from './scheduledSends';
 
 export interface ScheduleDispatcherOptions {
   pollMs: number;
@@ -37,7 +39,7 @@ export interface ScheduleDispatcher {
   stop(): Promise<void>;
 }
 
-export function startScheduleDispatcher(deps: ActivityDeps, opts: ScheduleDispatcherOptions): ScheduleDispatcher {
+export function startScheduleDispatcher(deps: ServiceDeps, opts: ScheduleDispatcherOptions): ScheduleDispatcher {
   const { sendSchedule } = scheduleSender(deps);
   const maxInFlight = opts.maxInFlight ?? 1_000;
   const sends = new Set<Promise<void>>();
@@ -51,7 +53,7 @@ export function startScheduleDispatcher(deps: ActivityDeps, opts: ScheduleDispat
     // Wake the workflow now rather than at its settle time; if this fails, it wakes then anyway.
     await deps.temporal?.client.workflow
       .getHandle(scheduleWorkflowId(row.id))
-      .executeUpdate(DISPATCH_RELEASED_UPDATE)
+      .executeUpdate(dispatchReleasedUpdate)
       .catch((e) => deps.log.warn({ scheduleId: row.id, err: (e as Error)?.message }, 'could not wake the schedule workflow'));
   };
 
@@ -68,7 +70,7 @@ export function startScheduleDispatcher(deps: ActivityDeps, opts: ScheduleDispat
       });
     } catch (err) {
       // A refusal is final and already on the row (sendSchedule recorded it).
-      if ((err as { nonRetryable?: boolean })?.nonRetryable) return;
+      if (err instanceof ScheduleNotSendable || finalSendFailure(err)) return;
       await handBack(row, err).catch((e) => deps.log.error({ scheduleId: row.id, err: e }, 'could not hand a send back; its workflow takes it over after the claim TTL'));
     }
   };
@@ -87,7 +89,11 @@ export function startScheduleDispatcher(deps: ActivityDeps, opts: ScheduleDispat
     } catch (err) {
       deps.log.warn({ err: (err as Error)?.message }, 'schedule dispatcher poll failed; trying again');
     }
-    if (!stopped) timer = setTimeout(() => (polling = poll()), opts.pollMs);
+    if (!stopped) {
+      timer = setTimeout(() => {
+        polling = poll();
+      }, opts.pollMs);
+    }
   };
   polling = poll();
 

@@ -3,6 +3,7 @@ import { createLancePilotClient, type LancePilotClient, type LancePilotClientOpt
 import { createMetaClient, type MetaClient, type MetaClientOptions } from './meta';
 
 export * from './types';
+export * from './errors';
 export { requestJson, retryAfterMs, joinUrl, DEFAULT_TIMEOUT_MS, type HttpResponse, type RequestJsonOptions, type HttpMethod } from './http';
 export {
   createEvolutionClient,

@@ -9,14 +9,8 @@
  * - The Cloud API has no idempotency key: `x-idempotency-key` is sent for fakes/logs only.
  */
 import { DEFAULT_TIMEOUT_MS, brief, joinUrl, requestJson, retryAfterMs, type HttpMethod, type HttpResponse } from './http';
-import {
-  ProviderError,
-  type ChannelTarget,
-  type OutboundMessage,
-  type ProviderClient,
-  type ProviderErrorKind,
-  type SendResult,
-} from './types';
+import { ProviderError, type ProviderErrorKind } from './errors';
+import type { ChannelTarget, OutboundMessage, ProviderClient, SendResult } from './types';
 
 export interface MetaClientOptions {
   timeoutMs?: number;

@@ -1,0 +1,67 @@
+/**
+ * Every AI call zapflow makes for a tenant (ai_interactions): keyed so a retried activity
+ * finds the answer it already paid for.
+ */
+import { and, desc, eq, sql } from 'drizzle-orm';
+import type { Db } from '../client';
+import { aiInteractions } from '../schema';
+
+export type AiInteractionRow = typeof aiInteractions.$inferSelect;
+
+/** The interaction for `key`: created the first time, counted as one more attempt after. */
+export async function beginInteraction(
+  db: Db,
+  params: { key: string; tenantId: string; contactKey?: string; kind: AiInteractionRow['kind']; model?: string; input?: Record<string, unknown> },
+): Promise<AiInteractionRow> {
+  const [row] = await db
+    .insert(aiInteractions)
+    .values({
+      key: params.key,
+      tenantId: params.tenantId,
+      contactKey: params.contactKey,
+      kind: params.kind,
+      model: params.model,
+      input: params.input ?? {},
+      attempts: 1,
+    })
+    .onConflictDoUpdate({ target: aiInteractions.key, set: { attempts: sql`${aiInteractions.attempts} + 1`, updatedAt: sql`now()` } })
+    .returning();
+  return row;
+}
+
+export async function finishInteraction(
+  db: Db,
+  params: {
+    id: string;
+    status: AiInteractionRow['status'];
+    output?: Record<string, unknown>;
+    error?: Record<string, unknown> | null;
+    usage?: { promptTokens?: number; completionTokens?: number };
+    model?: string;
+    input?: Record<string, unknown>;
+  },
+): Promise<void> {
+  await db
+    .update(aiInteractions)
+    .set({
+      status: params.status,
+      ...(params.output ? { output: params.output } : {}),
+      ...(params.error !== undefined ? { error: params.error } : {}),
+      ...(params.usage?.promptTokens !== undefined ? { promptTokens: params.usage.promptTokens } : {}),
+      ...(params.usage?.completionTokens !== undefined ? { completionTokens: params.usage.completionTokens } : {}),
+      ...(params.model ? { model: params.model } : {}),
+      ...(params.input ? { input: params.input } : {}),
+      updatedAt: sql`now()`,
+    })
+    .where(eq(aiInteractions.id, params.id));
+}
+
+export async function listInteractions(db: Db, params: { tenantId: string; contactKey?: string; limit: number }) {
+  return db
+    .select()
+    .from(aiInteractions)
+    .where(and(eq(aiInteractions.tenantId, params.tenantId), params.contactKey ? eq(aiInteractions.contactKey, params.contactKey) : undefined))
+    .orderBy(desc(aiInteractions.createdAt))
+    .limit(params.limit);
+}
+

@@ -1,0 +1,30 @@
+/**
+ * Workflow ids are business keys, built here and nowhere else: the same business fact (a
+ * contact, a click, a schedule) always names the same workflow, so a duplicate start finds
+ * the first one and the Temporal Web UI can be searched by what an operator knows.
+ */
+
+/** The contact's entity workflow (AI debounce, loop guard, routing to funnel runs). */
+export function contactWorkflowId(tenantId: string, contactKey: string): string {
+  return `contact:${tenantId}:${contactKey}`;
+}
+
+/** One run per triggering message: a click delivered twice starts one run. Also funnel_runs.id. */
+export function funnelRunId(params: { tenantId: string; contactKey: string; funnelId: string; triggerMessageId: string }): string {
+  return `funnel:${params.tenantId}:${params.contactKey}:${params.funnelId}:${params.triggerMessageId}`;
+}
+
+/** The contact's follow-up workflow (started or reset by every send and reply). */
+export function followUpWorkflowId(tenantId: string, contactKey: string): string {
+  return `followup:${tenantId}:${contactKey}`;
+}
+
+/** An immediate API send. */
+export function sendWorkflowId(messageId: string): string {
+  return `send:${messageId}`;
+}
+
+/** One workflow per schedule. */
+export function scheduleWorkflowId(scheduleId: string): string {
+  return `schedule:${scheduleId}`;
+}

@@ -1,0 +1,71 @@
+/**
+ * How the rest of zapflow talks to running workflows: every signal, query and update by its
+ * wire name, and the wake-time rule the API shares with the schedule workflow. Workflow
+ * files import their handlers' definitions from here, and the API, services and the
+ * dispatcher use the same values (`handle.signal(cancelRunSignal, …)`), so nobody imports
+ * a workflow file to reach one, nor spells a wire name twice. Wire names never change once
+ * shipped: running workflows and recorded histories carry them.
+ *
+ * Only `@temporalio/workflow`'s define* functions (safe outside a workflow) and types.
+ */
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type {
+  ContactState,
+  FollowUpLogEntry,
+  FollowUpState,
+  FunnelProgress,
+  FunnelReply,
+  InboundSignalPayload,
+  ScheduledSendInput,
+  ScheduleView,
+} from './types';
+
+/** Workflow type names, as registered by the worker (src/workflows/index.ts). */
+export const WorkflowType = {
+  contact: 'contactWorkflow',
+  funnelRun: 'funnelRunWorkflow',
+  followUp: 'followUpWorkflow',
+  sendMessage: 'sendMessageWorkflow',
+  scheduledSend: 'scheduledSendWorkflow',
+} as const;
+
+// ─── contact workflow (`contact:<tenant>:<phone>`) ───
+
+export const inboundMessageSignal = defineSignal<[InboundSignalPayload]>('inbound');
+/** Handover from the API: pause (until a time) or resume (`pausedUntil: 0`). */
+export const contactControlSignal = defineSignal<[{ pausedUntil: number; reason?: string }]>('control');
+export const contactStateQuery = defineQuery<ContactState>('state');
+
+// ─── funnel runs ───
+
+export const funnelReplySignal = defineSignal<[FunnelReply]>('reply');
+export const cancelRunSignal = defineSignal<[{ reason: string }]>('cancel');
+export const funnelWaitingSignal = defineSignal<[{ runId: string; funnelId: string; waiting: boolean }]>('funnelWaiting');
+export const funnelProgressQuery = defineQuery<FunnelProgress>('progress');
+
+// ─── follow-ups ───
+
+export const followUpInboundSignal = defineSignal<[{ at: number; channelId?: string }]>('inbound');
+export const followUpOutboundSignal = defineSignal<[{ at: number; channelId?: string }]>('outbound');
+export const followUpStopSignal = defineSignal<[{ reason: string }]>('stop');
+export const followUpStateQuery = defineQuery<FollowUpState & { log: FollowUpLogEntry[] }>('followUpState');
+
+// ─── schedules ───
+
+export const cancelScheduleUpdate = defineUpdate<ScheduleView>('cancel');
+export const rescheduleUpdate = defineUpdate<ScheduleView, [{ scheduledFor: number }]>('reschedule');
+export const scheduleStateQuery = defineQuery<ScheduleView>('state');
+/**
+ * A schedule dispatcher handed the send back (it failed in a way worth retrying): deliver
+ * now. An update, not a signal: a signal would not end the workflow's start delay.
+ */
+export const dispatchReleasedUpdate = defineUpdate<void>('dispatchReleased');
+
+/**
+ * When a schedule's workflow must wake for the time `scheduledFor`: dispatched, settleAfterMs
+ * after it (a dispatcher sends); otherwise prefireMs before it (the workflow sends). The API's
+ * start delay and the workflow's own timer both use it.
+ */
+export function scheduleWakeAt(input: Pick<ScheduledSendInput, 'prefireMs' | 'settleAfterMs'>, scheduledFor: number): number {
+  return input.settleAfterMs !== undefined ? scheduledFor + input.settleAfterMs : scheduledFor - input.prefireMs;
+}
