@@ -48,8 +48,7 @@ import { signalIfRunning } from '../temporal/signals';
 import { followUpStopSignal } from '../workflows/definitions';
 import type { ConversationPolicy } from '../workflows/types';
 import { deliverOrFail } from './delivery';
-import type { ActivityDeps } from './deps';
-import { temporalOf } from './funnels';
+import { temporalOf, type ActivityDeps } from './deps';
 
 function activityInfo(): { attempt: number; workflowId?: string } {
   try {
@@ -213,7 +212,7 @@ export function createConversationActivities(deps: ActivityDeps) {
 
     /**
      * Starts or resets the contact's follow-up (signalWithStart): on each inbound message and
-     * after an AI reply (other sends do it in their delivery: followUps.ts). `stop` only
+     * after an AI reply (other sends do it in their delivery: services/followUps.ts). `stop` only
      * reaches a running one.
      */
     async touchFollowUp(params: { tenantId: string; contactKey: string; channelId: string; event: 'inbound' | 'outbound' | 'stop'; at: number; reason?: string }): Promise<void> {

@@ -1,3 +1,5 @@
+import { ApplicationFailure } from '@temporalio/common';
+import { FailureType } from '../domain/failures';
 import type { ServiceDeps } from '../services/deps';
 
 /**
@@ -5,3 +7,9 @@ import type { ServiceDeps } from '../services/deps';
  * builds the real ones once; tests pass fakes.
  */
 export type ActivityDeps = ServiceDeps;
+
+/** The worker's Temporal client, for activities that start or signal workflows. */
+export function temporalOf(deps: ActivityDeps): NonNullable<ActivityDeps['temporal']> {
+  if (!deps.temporal) throw ApplicationFailure.nonRetryable('worker has no Temporal client', FailureType.Misconfigured);
+  return deps.temporal;
+}

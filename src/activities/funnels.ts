@@ -10,26 +10,20 @@ import { activeRunsOfContact, markRunFinished, markRunRunning, recordRunStep } f
 import { getFunnelVersion } from '../db/queries/funnels';
 import { getTenant } from '../db/queries/tenants';
 import { FailureType } from '../domain/failures';
-import type { FunnelDefinition, FunnelMessage, FunnelTriggerSpec } from '../domain/funnelTypes';
+import type { FunnelDefinition, FunnelMessage } from '../domain/funnelTypes';
 import { UNTIL_RESUMED, type FunnelRunStatus } from '../domain/records';
 import { channelTarget } from '../services/delivery';
 import { outboundFollowUps } from '../services/followUps';
-import { cancelContactRuns, notifyAdmin, startFunnelRun, type StartRunOutcome } from '../services/funnelRuns';
-import type { ActiveRun, SendRetryPolicy } from '../workflows/types';
+import { cancelContactRuns, notifyAdmin, startFunnelRun, type StartRunOutcome, type StartRunRequest } from '../services/funnelRuns';
+import type { ActiveRun } from '../workflows/types';
 import { deliverOrFail } from './delivery';
-import type { ActivityDeps } from './deps';
+import { temporalOf, type ActivityDeps } from './deps';
 
 interface StepRef {
   runId: string;
   stepId: string;
   stepIndex: number;
   stepCount: number;
-}
-
-/** The worker's Temporal client, for activities that start or signal workflows. */
-export function temporalOf(deps: ActivityDeps): NonNullable<ActivityDeps['temporal']> {
-  if (!deps.temporal) throw ApplicationFailure.nonRetryable('worker has no Temporal client', FailureType.Misconfigured);
-  return deps.temporal;
 }
 
 export function createFunnelActivities(deps: ActivityDeps) {
@@ -45,14 +39,7 @@ export function createFunnelActivities(deps: ActivityDeps) {
      * Starts a funnel run as its own workflow, after the re-entry and cooldown rules. The
      * run id comes from the triggering message, so a re-delivered click finds it started.
      */
-    async startFunnelRun(params: {
-      tenantId: string;
-      contactKey: string;
-      channelId: string;
-      triggerMessageId: string;
-      funnel: FunnelTriggerSpec;
-      sendRetry: SendRetryPolicy;
-    }): Promise<{ outcome: StartRunOutcome; runId: string }> {
+    async startFunnelRun(params: StartRunRequest): Promise<{ outcome: StartRunOutcome; runId: string }> {
       return startFunnelRun({ db: deps.db, temporal: temporalOf(deps) }, params);
     },
 

@@ -14,47 +14,21 @@ import {
   uuid,
 } from 'drizzle-orm/pg-core';
 
+// The values columns take (statuses, providers) and the shapes of JSON columns live in
+// src/domain/records.ts, so every layer reads them there and not from the schema.
 import {
-  type TenantSettings,
-  PROVIDERS,
-  type Provider,
-  type ChannelCredentialsColumn,
-  type ChannelSettings,
-  WEBHOOK_EVENT_STATUSES,
-  type WebhookEventStatus,
-  MESSAGE_STATUSES,
-  type MessageStatus,
-  FUNNEL_RUN_STATUSES,
-  type FunnelRunStatus,
-  type SendLimitsSetting,
-  ATTEMPT_OUTCOMES,
-  type AttemptOutcome,
-  SCHEDULE_STATUSES,
-  type ScheduleStatus,
   AI_INTERACTION_KINDS,
   AI_INTERACTION_STATUSES,
+  ATTEMPT_OUTCOMES,
+  FUNNEL_RUN_STATUSES,
+  MESSAGE_STATUSES,
+  PROVIDERS,
+  SCHEDULE_STATUSES,
+  WEBHOOK_EVENT_STATUSES,
+  type ChannelCredentialsColumn,
+  type ChannelSettings,
+  type TenantSettings,
 } from '../domain/records';
-
-export {
-  type TenantSettings,
-  PROVIDERS,
-  type Provider,
-  type ChannelCredentialsColumn,
-  type ChannelSettings,
-  WEBHOOK_EVENT_STATUSES,
-  type WebhookEventStatus,
-  MESSAGE_STATUSES,
-  type MessageStatus,
-  FUNNEL_RUN_STATUSES,
-  type FunnelRunStatus,
-  type SendLimitsSetting,
-  ATTEMPT_OUTCOMES,
-  type AttemptOutcome,
-  SCHEDULE_STATUSES,
-  type ScheduleStatus,
-  AI_INTERACTION_KINDS,
-  AI_INTERACTION_STATUSES,
-};
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();

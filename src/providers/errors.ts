@@ -1,6 +1,6 @@
 /**
  * The one error type of provider clients. It stays in-process: activities translate it into
- * Temporal failures (src/activities/errors.ts) with the names of src/domain/failures.ts.
+ * Temporal failures (src/activities/failures.ts) with the names of src/domain/failures.ts.
  */
 export type ProviderErrorKind =
   | 'retryable' // timeouts, 5xx, network: try again with backoff

@@ -43,20 +43,23 @@ export async function notifyAdmin(deps: ServiceDeps, params: { tenantId: string;
 
 export type StartRunOutcome = 'started' | 'duplicate' | 'active' | 'cooldown';
 
+/** A click (or keyword) that matched a funnel, as the contact workflow hands it over. */
+export interface StartRunRequest {
+  tenantId: string;
+  contactKey: string;
+  channelId: string;
+  triggerMessageId: string;
+  funnel: FunnelTriggerSpec;
+  sendRetry: SendRetryPolicy;
+}
+
 /**
  * Starts a funnel run as its own workflow, after the re-entry and cooldown rules. The run id
  * comes from the triggering message, so a re-delivered click finds it started.
  */
 export async function startFunnelRun(
   deps: { db: Db; temporal: NonNullable<ServiceDeps['temporal']> },
-  params: {
-    tenantId: string;
-    contactKey: string;
-    channelId: string;
-    triggerMessageId: string;
-    funnel: FunnelTriggerSpec;
-    sendRetry: SendRetryPolicy;
-  },
+  params: StartRunRequest,
 ): Promise<{ outcome: StartRunOutcome; runId: string }> {
   const { funnel, tenantId, contactKey } = params;
   const { db, temporal } = deps;

@@ -12,7 +12,7 @@
  *
  * This module holds the rules (which windows, which limits, how long to wait); delivery
  * runs the counting, the pacing slot and the opening of the attempt as one statement
- * (startSendAttempt in db/queries/sending.ts), and no pacing statement at all when pacing
+ * (startSendAttempt in db/queries/sends.ts), and no pacing statement at all when pacing
  * is off.
  */
 import type { Config } from '../config';

@@ -1,6 +1,7 @@
 import { and, asc, eq, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { channels, tenants, type Provider, type TenantSettings } from '../schema';
+import type { Provider, TenantSettings } from '../../domain/records';
+import { channels, tenants } from '../schema';
 
 export type ChannelRow = typeof channels.$inferSelect;
 

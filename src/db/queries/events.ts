@@ -1,7 +1,8 @@
 /** Raw webhook events (webhook_events): every authenticated post, kept with its outcome. */
 import { and, desc, eq, gte, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { webhookEvents, type Provider, type WebhookEventStatus } from '../schema';
+import type { Provider, WebhookEventStatus } from '../../domain/records';
+import { webhookEvents } from '../schema';
 
 export async function listWebhookEvents(
   db: Db,

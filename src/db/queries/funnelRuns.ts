@@ -5,7 +5,8 @@
  */
 import { and, desc, eq, gte, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { funnelRuns, type FunnelRunStatus } from '../schema';
+import type { FunnelRunStatus } from '../../domain/records';
+import { funnelRuns } from '../schema';
 
 export type FunnelRunRow = typeof funnelRuns.$inferSelect;
 

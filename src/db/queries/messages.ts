@@ -6,7 +6,8 @@
 import { and, asc, desc, eq, gt, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { queryPrepared } from '../prepared';
-import { channels, contacts, messages, tenants, type TenantSettings, type WebhookEventStatus } from '../schema';
+import type { TenantSettings, WebhookEventStatus } from '../../domain/records';
+import { channels, contacts, messages, tenants } from '../schema';
 
 export type MessageRow = typeof messages.$inferSelect;
 

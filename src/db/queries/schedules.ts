@@ -4,7 +4,8 @@
  */
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import { scheduledMessages, type ScheduleStatus } from '../schema';
+import type { ScheduleStatus } from '../../domain/records';
+import { scheduledMessages } from '../schema';
 
 export type ScheduleRow = typeof scheduledMessages.$inferSelect;
 

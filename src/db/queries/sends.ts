@@ -6,7 +6,8 @@
 import { and, asc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { queryPrepared } from '../prepared';
-import { channels, messageAttempts, messages, tenants, type AttemptOutcome } from '../schema';
+import type { AttemptOutcome } from '../../domain/records';
+import { channels, messageAttempts, messages, tenants } from '../schema';
 import { COUNT_QUOTA, MS, windowsJson, type QuotaSlot } from './quotas';
 
 /** What delivery needs of a message row. */

@@ -6,7 +6,8 @@
 import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { queryPrepared } from '../prepared';
-import { messages, messageStatusEvents, type MessageStatus } from '../schema';
+import type { MessageStatus } from '../../domain/records';
+import { messages, messageStatusEvents } from '../schema';
 
 /** Delivery statuses move forward only: queued → sent → delivered → read/played. failed is terminal. */
 const RANK: Record<string, number> = { received: 0, queued: 0, sent: 1, delivered: 2, read: 3, played: 4 };
