@@ -33,21 +33,40 @@ export function readRecordedHistory(file: string): RecordedHistory {
   return { workflowId: path.basename(file, '.json'), workflowType: 'unknown', history: json };
 }
 
+/**
+ * Replays every file with one replay worker: the workflow code is bundled once, and one
+ * worker starts and stops (a worker per history bundled the code each time, and the
+ * start/stop churn could trip the SDK core's pollers on a loaded machine).
+ */
 export async function replayFiles(
   files: string[],
   bundle: WorkflowBundleWithSourceMap | { codePath: string } | { workflowsPath: string },
 ): Promise<ReplayFileResult[]> {
-  const results: ReplayFileResult[] = [];
-  for (const file of files) {
-    const recorded = readRecordedHistory(file);
-    try {
-      const options = 'workflowsPath' in bundle ? { workflowsPath: bundle.workflowsPath } : { workflowBundle: bundle };
-      await Worker.runReplayHistory(options, historyFromJSON(recorded.history), recorded.workflowId);
-      results.push({ file, workflowId: recorded.workflowId, ok: true });
-    } catch (err) {
-      const cause = (err as { cause?: Error }).cause;
-      results.push({ file, workflowId: recorded.workflowId, ok: false, error: `${(err as Error).name}: ${(err as Error).message}${cause ? ` (${cause.message})` : ''}` });
-    }
+  const recorded = files.map((file) => ({ file, ...readRecordedHistory(file) }));
+  const options = 'workflowsPath' in bundle ? { workflowsPath: bundle.workflowsPath } : { workflowBundle: bundle };
+  // The replay worker caches by workflow id: a second recording of the same workflow gets a
+  // suffix so the two never share a cache entry (no workflow code reads its own id).
+  const ids = new Set<string>();
+  const replayIds = recorded.map((r, i) => {
+    const id = ids.has(r.workflowId) ? `${r.workflowId}#${i}` : r.workflowId;
+    ids.add(id);
+    return id;
+  });
+  const byId = new Map<string, ReplayFileResult>();
+  const histories = recorded.map((r, i) => ({ workflowId: replayIds[i], history: historyFromJSON(r.history) }));
+  for await (const result of Worker.runReplayHistories(options, histories)) {
+    const err = result.error;
+    const cause = (err as { cause?: Error } | undefined)?.cause;
+    byId.set(result.workflowId, {
+      file: '',
+      workflowId: result.workflowId,
+      ok: !err,
+      ...(err ? { error: `${err.name}: ${err.message}${cause ? ` (${cause.message})` : ''}` } : {}),
+    });
   }
-  return results;
+  return recorded.map((r, i) => {
+    const result = byId.get(replayIds[i]);
+    return { ...(result ?? { ok: false, error: 'not replayed' }), file: r.file, workflowId: r.workflowId };
+  });
 }
+
