@@ -55,8 +55,15 @@ export const configSchema = z.object({
   /** Embedded dev server only: SQLite without fsync. Much faster; a power cut can lose the last writes. */
   TEMPORAL_DEV_FAST_SQLITE: bool(true),
 
-  /** Admin key for /admin routes; unset: admin routes are disabled. */
-  ADMIN_API_KEY: optionalString,
+  /** Admin key for /admin routes; unset: admin routes are disabled. At least 32 characters. */
+  ADMIN_API_KEY: optionalString.refine((v) => v === undefined || v.length >= 32, {
+    message: 'must be at least 32 characters (e.g. `openssl rand -base64 32`)',
+  }),
+  /**
+   * Key that encrypts channel credentials at rest (AES-256-GCM): 32 bytes, base64. Unset: the
+   * embedded default generates DATA_DIR/secret.key (read by the server and the CLI alike).
+   */
+  ZAPFLOW_SECRET_KEY: optionalString,
 
   META_APP_SECRET: optionalString,
   META_VERIFY_TOKEN: optionalString,
@@ -96,6 +103,17 @@ export const configSchema = z.object({
   API_PROCESSES: z.coerce.number().int().min(1).max(64).default(1),
 
   // API protection
+  /** Largest webhook body accepted (413 above): providers' own payloads are far smaller. */
+  WEBHOOK_BODY_LIMIT: z.string().default('1mb'),
+  /** Items (Meta changes) read from one webhook body; Meta batches up to 1,000. More: 413. */
+  WEBHOOK_MAX_ITEMS: z.coerce.number().int().min(1).default(1_000),
+  /** A channel key that named no channel is remembered this long (a forged post costs no query). */
+  CHANNEL_MISS_CACHE: duration('2s'),
+  /** Failed authentications per address per AUTH_FAILURE_WINDOW before that address gets 429. */
+  AUTH_FAILURE_LIMIT: z.coerce.number().int().min(1).default(20),
+  AUTH_FAILURE_WINDOW: duration('1m'),
+  /** A key that authenticated is trusted this long without a query (a revocation elsewhere takes this long). */
+  API_KEY_CACHE: duration('10s'),
   RATE_LIMIT_WINDOW: duration('1m'),
   /** Requests per tenant and route per window. */
   RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(600),
@@ -196,6 +214,27 @@ export const configSchema = z.object({
   AI_TYPING_MAX: duration('4s'),
   /** Largest media file downloaded for transcription or description. */
   AI_MEDIA_MAX_BYTES: z.coerce.number().int().min(1).default(10 * 1024 * 1024),
+  /**
+   * Models a tenant may choose (`ai.model`), comma separated; OPENAI_MODEL is always allowed.
+   * Empty: only OPENAI_MODEL.
+   */
+  AI_MODELS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((m) => m.trim()).filter(Boolean)),
+  /** Tokens (prompt + completion) one tenant may spend per day in its timezone; 0: unlimited. */
+  AI_TENANT_DAILY_TOKENS: z.coerce.number().int().min(0).default(2_000_000),
+
+  /** Largest body read from a provider (media files included); streamed, cut off above. */
+  MEDIA_MAX_BYTES: z.coerce.number().int().min(1).default(16 * 1024 * 1024),
+  /**
+   * Origins media may be fetched from besides the channel's own provider URL and WhatsApp's
+   * and Meta's media hosts (`https://cdn.example.com`, comma separated).
+   */
+  MEDIA_ALLOWED_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((o) => o.trim()).filter(Boolean)),
 
   /** Follow-ups (tenant `followUp.*` overrides): quiet time after zapflow's last message, how many, fallback text without AI. */
   FOLLOWUP_QUIET_PERIOD: duration('4h'),
@@ -229,6 +268,20 @@ export const configSchema = z.object({
   LOOP_REPEAT_COUNT: z.coerce.number().int().min(2).max(50).default(3),
   LOOP_REPEAT_MIN_CHARS: z.coerce.number().int().min(1).default(12),
   LOOP_COOLDOWN: duration('6h'),
+
+  // Poison and retention
+  /** A stored message the dispatcher failed to hand to Temporal this many times is marked dead. */
+  DISPATCH_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(20),
+  /** A funnel step visited more often than this in one run fails the run (a loop that never ends). */
+  FUNNEL_MAX_STEP_VISITS: z.coerce.number().int().min(1).default(100),
+  /** What the daily retention schedule deletes once older than this (messages themselves stay). */
+  RETENTION_RAW_BODIES: duration('30d'),
+  RETENTION_STATUS_EVENTS: duration('90d'),
+  RETENTION_SEND_ATTEMPTS: duration('90d'),
+  RETENTION_AI_CALLS: duration('90d'),
+  RETENTION_IDEMPOTENCY_KEYS: duration('72h'),
+  /** Rows deleted per statement: short transactions that never hold a hot table for long. */
+  RETENTION_BATCH: z.coerce.number().int().min(1).default(5_000),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -11,7 +11,7 @@ describe('LancePilot webhooks', () => {
     postJson(`${stack.url}${path}`, body, headers);
 
   beforeAll(async () => {
-    stack = await startStack({ env: { ADMIN_API_KEY: 'admin-lp' } });
+    stack = await startStack({ env: { ADMIN_API_KEY: 'admin-lp-0123456789abcdef0123456789ab' } });
     tenant = await seedTenantWithChannel(stack.db, 'Loja LP', {
       provider: 'lancepilot',
       externalId: 'ws-loja-centro',
@@ -60,7 +60,7 @@ describe('LancePilot webhooks', () => {
     const patch = (body: unknown) =>
       getJson(`${stack.url}/admin/channels/${tenant.channel.id}`, {
         method: 'PATCH',
-        headers: { authorization: 'Bearer admin-lp', 'content-type': 'application/json' },
+        headers: { authorization: 'Bearer admin-lp-0123456789abcdef0123456789ab', 'content-type': 'application/json' },
         body: JSON.stringify(body),
       });
     const wrong = await patch({ lancepilotMapping: { timestampUnit: 'minutes' } });

@@ -8,7 +8,7 @@ describe('API protection, admin keys, metrics and OpenAPI', () => {
   let stack: Stack;
   let a: Awaited<ReturnType<typeof seedTenantWithChannel>>;
   let b: Awaited<ReturnType<typeof seedTenantWithChannel>>;
-  const ADMIN = 'admin-secret-key';
+  const ADMIN = 'admin-secret-key-0123456789abcdef0123';
   const get = (p: string, key?: string) => getJson(`${stack.url}${p}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
 
   beforeAll(async () => {
