@@ -46,9 +46,9 @@ const WHY = {
   temporal: 'src/temporal is the Temporal connection/dev-server plumbing; providers must not depend on the workflow engine',
   temporalDb: 'src/temporal is Temporal plumbing, not a data layer: it must not reach the database (src/db); let its caller pass the data in',
   dbOnly: 'src/db is the bottom data layer: it may import only src/db, src/domain, src/config and src/log',
-  domain: 'src/domain is pure (deterministic, no I/O): it may import only other src/domain files and the packages zod and @temporalio/common',
+  domain: 'src/domain is pure (deterministic, no I/O): it may import only other src/domain files and the packages zod, @temporalio/common and re2js',
   workflowRuntime:
-    'workflow code must stay deterministic and bundle-safe: at runtime it may import only @temporalio/workflow, @temporalio/common, src/domain and src/workflows; anything else only as `import type` (do the work in an activity)',
+    'workflow code must stay deterministic and bundle-safe: at runtime it may import only @temporalio/workflow, @temporalio/common, re2js, src/domain and src/workflows; anything else only as `import type` (do the work in an activity)',
   drizzle: 'SQL lives in src/db only: call a query function from src/db/queries (types other layers need are re-exported there or live in src/domain)',
   schema: 'the table schema is private to src/db: call a query function from src/db/queries and use the row types it re-exports (or src/domain), even for types',
   httpHelper: 'only src/providers calls a WhatsApp provider\'s HTTP API: src/providers/http is its private helper; go through a provider client',
@@ -158,7 +158,9 @@ const LAYERS = [
     name: 'domain',
     files: at('domain/**'),
     patterns: [
-      forbid(notPackages('zod', '@temporalio/common(?:/.*)?'), WHY.domain),
+      // re2js: tenant regexes run in workflows on a linear-time engine (src/domain/safeRegex.ts);
+      // it is pure JS with no dependencies and no Node built-ins, so it bundles into the sandbox.
+      forbid(notPackages('zod', '@temporalio/common(?:/.*)?', 're2js'), WHY.domain),
       forbid(relTo('api', 'services', 'ingest', 'activities', 'workflows', 'providers', 'temporal', 'cli', 'db', 'config', 'log', 'metrics', 'worker', 'runtime'), WHY.domain),
       ...srcWide(),
     ],
@@ -169,7 +171,8 @@ const LAYERS = [
     patterns: [
       // The drizzle/schema rules come first: they hold even for `import type`.
       ...srcWide(),
-      forbid(notPackages('@temporalio/workflow(?:/.*)?', '@temporalio/common(?:/.*)?'), WHY.workflowRuntime, { types: true }),
+      // re2js for the same reason as in src/domain (linear-time tenant regexes, sandbox-safe).
+      forbid(notPackages('@temporalio/workflow(?:/.*)?', '@temporalio/common(?:/.*)?', 're2js'), WHY.workflowRuntime, { types: true }),
       forbid(relTo('api', 'services', 'ingest', 'activities', 'providers', 'temporal', 'cli', 'db', 'config', 'log', 'metrics', 'worker', 'runtime'), WHY.workflowRuntime, { types: true }),
     ],
   },

@@ -274,6 +274,8 @@ export const configSchema = z.object({
   DISPATCH_MAX_ATTEMPTS: z.coerce.number().int().min(1).default(20),
   /** A funnel step visited more often than this in one run fails the run (a loop that never ends). */
   FUNNEL_MAX_STEP_VISITS: z.coerce.number().int().min(1).default(100),
+  /** A funnel run continues as new (carrying its progress) once its history has this many events. */
+  FUNNEL_HISTORY_EVENTS: z.coerce.number().int().min(20).default(2_000),
   /** What the daily retention schedule deletes once older than this (messages themselves stay). */
   RETENTION_RAW_BODIES: duration('30d'),
   RETENTION_STATUS_EVENTS: duration('90d'),

@@ -30,9 +30,31 @@ export const sendsTotal = new Counter({
   registers: [registry],
 });
 
+/** Channel lookups that reached the database (webhook routing): what unauthenticated posts cost. */
+export const channelLookups = new Counter({
+  name: 'zapflow_channel_lookups_total',
+  help: 'Database queries made to find the channel of a webhook, by what was looked up (external_id, credential, provider)',
+  labelNames: ['by'] as const,
+  registers: [registry],
+});
+
+/** HMACs computed to check webhook signatures (Meta): what a forged post costs in CPU. */
+export const signatureHmacs = new Counter({
+  name: 'zapflow_webhook_signature_hmacs_total',
+  help: 'HMAC-SHA256 computations over webhook bodies to verify their signatures',
+  registers: [registry],
+});
+
+/** API keys looked up in the database (not in the key cache): what a wrong key costs. */
+export const apiKeyLookups = new Counter({
+  name: 'zapflow_api_key_lookups_total',
+  help: 'API keys looked up in the database (a key not known valid in this process)',
+  registers: [registry],
+});
+
 export const httpRequests = new Counter({
   name: 'zapflow_http_requests_total',
-  help: 'API requests by route and status class',
+  help: 'API requests by matched route pattern (or unmatched) and status class',
   labelNames: ['route', 'status'] as const,
   registers: [registry],
 });

@@ -12,18 +12,20 @@ import { createHash } from 'node:crypto';
 import { Context, log as activityLog } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { loadConfig, type Config } from '../config';
-import { beginInteraction, finishInteraction, type AiInteractionRow } from '../db/queries/aiInteractions';
+import { beginInteraction, finishInteraction, tokensSpentSince, type AiInteractionRow } from '../db/queries/aiInteractions';
 import { getChannelById } from '../db/queries/channels';
 import { getContactState, pauseContact } from '../db/queries/contacts';
 import { activeRunsOfContact } from '../db/queries/funnelRuns';
 import { searchKnowledge } from '../db/queries/knowledge';
 import { isSentWithKey } from '../db/queries/sends';
+import { getTenant } from '../db/queries/tenants';
 import { isOwnEcho, messagesByIds, recordMessageAnalysis, setMessageAiText, unanalysedMessages, type MessageRow } from '../db/queries/messages';
+import { budgetRefusal, startOfDay } from '../domain/aiBudget';
 import { FailureType } from '../domain/failures';
 import { DEFAULT_LOOP_GUARD } from '../domain/loopGuard';
 import { splitMessage, typingMs } from '../domain/splitMessage';
 import { followUpWorkflowId } from '../domain/workflowIds';
-import { downloadInboundMedia, MediaUnavailable } from '../providers/media';
+import { downloadInboundMedia, MediaRefused, MediaUnavailable } from '../providers/media';
 import {
   AiError,
   boundHistory,
@@ -37,6 +39,7 @@ import {
   parseJsonAnswer,
   promptChars,
   estimateTokens,
+  modelFor,
   type AiClient,
 } from '../services/ai';
 import { recentHistory } from '../services/conversation';
@@ -83,6 +86,32 @@ export function createConversationActivities(deps: ActivityDeps) {
   if (!status.enabled) deps.log.warn(`conversations: ${status.reason}`);
 
   /**
+   * Why no AI call may be made for this tenant now (its daily token budget, counted in its
+   * own timezone's day, is spent), or undefined.
+   */
+  async function budgetSpent(tenantId: string, timezone: string | undefined): Promise<string | undefined> {
+    const limit = config.AI_TENANT_DAILY_TOKENS;
+    if (limit <= 0) return undefined;
+    const zone = timezone ?? (await getTenant(deps.db, { tenantId }))?.timezone ?? 'UTC';
+    let since: number;
+    try {
+      since = startOfDay(Date.now(), zone);
+    } catch {
+      since = startOfDay(Date.now(), 'UTC'); // a zone Intl does not know: the UTC day
+    }
+    const refusal = budgetRefusal(limit, await tokensSpentSince(deps.db, { tenantId, since: new Date(since) }));
+    if (refusal) logger(deps).warn(`AI call not made for a tenant: ${refusal}`);
+    return refusal;
+  }
+
+  /** The tenant's model when the operator allows it, else OPENAI_MODEL (said in the log). */
+  function tenantModel(requested: string | undefined): string {
+    const choice = modelFor(config, requested);
+    if (choice.refused) logger(deps).warn(choice.refused);
+    return choice.model;
+  }
+
+  /**
    * Runs one AI call under an interaction row. Failures: recorded on the row (and the row
    * marked failed on the last attempt or when retrying cannot help), then thrown as Temporal
    * failures (rate limits with the server's delay).
@@ -117,7 +146,7 @@ export function createConversationActivities(deps: ActivityDeps) {
   async function mediaText(
     tenantId: string,
     row: MessageRow,
-    opts: { transcribe: boolean; describe: boolean },
+    opts: { transcribe: boolean; describe: boolean; timezone: string },
   ): Promise<string | undefined> {
     if (row.aiText) return row.aiText;
     const media = row.payload.media as { kind?: string; url?: string; mediaId?: string; mimeType?: string; caption?: string } | undefined;
@@ -126,6 +155,11 @@ export function createConversationActivities(deps: ActivityDeps) {
     if (!wanted) return undefined;
     const kind = media.kind === 'audio' ? 'transcription' : 'description';
     const interaction = await beginInteraction(deps.db, { key: `${kind}:${row.id}`, tenantId, kind, model: kind === 'transcription' ? config.OPENAI_TRANSCRIBE_MODEL : ai.model, input: { messageId: row.id } });
+    const refusal = await budgetSpent(tenantId, opts.timezone);
+    if (refusal) {
+      await finishInteraction(deps.db, { id: interaction.id, status: 'skipped', output: { reason: refusal } });
+      return undefined;
+    }
     let file: { data: Buffer; mimeType: string };
     try {
       const channel = await getChannelById(deps.db, { channelId: row.channelId });
@@ -134,10 +168,16 @@ export function createConversationActivities(deps: ActivityDeps) {
         providerMessageId: row.providerMessageId ?? '',
         media,
         timeoutMs: config.PROVIDER_TIMEOUT,
-        maxBytes: config.AI_MEDIA_MAX_BYTES,
+        maxBytes: Math.min(config.AI_MEDIA_MAX_BYTES, config.MEDIA_MAX_BYTES),
+        allowedOrigins: config.MEDIA_ALLOWED_ORIGINS,
       });
     } catch (err) {
-      await finishInteraction(deps.db, { id: interaction.id, status: 'skipped', error: { message: (err as Error).message } });
+      // Unavailable (a 404, a timeout) or refused (a host it may not fetch, too large): the
+      // turn goes on with the text there is (the caption). A refusal's message says
+      // `media refused: <reason>`.
+      const message = (err as Error).message;
+      await finishInteraction(deps.db, { id: interaction.id, status: 'skipped', error: { message } });
+      if (err instanceof MediaRefused) logger(deps).warn(`inbound media not fetched: ${message}`);
       return undefined;
     }
     let text: string;
@@ -237,21 +277,31 @@ export function createConversationActivities(deps: ActivityDeps) {
       if (contact.optedOutAt) return { outcome: 'skip', reason: 'contact opted out' };
       if (contact.pausedUntil && contact.pausedUntil.getTime() > Date.now()) return { outcome: 'skip', reason: `paused: ${contact.pauseReason ?? ''}` };
       const settings = conversationSettingsOf(contact.settings);
+      const model = tenantModel(settings.ai.model);
       const interaction = await beginInteraction(deps.db, {
         key: `reply:${params.turnKey}`,
         tenantId: params.tenantId,
         contactKey: params.contactKey,
         kind: 'reply',
-        model: settings.ai.model ?? ai.model,
+        model,
         input: { messageIds: params.messageIds },
       });
       const stored = interaction.output as { parts?: string[] } | null;
       if (interaction.status === 'ok' && stored?.parts?.length) return { outcome: 'reply', parts: stored.parts, interactionId: interaction.id };
+      // The tenant's daily budget spent: no call, recorded, and the turn goes on as without AI.
+      const refusal = await budgetSpent(params.tenantId, contact.timezone);
+      if (refusal) {
+        await finishInteraction(deps.db, { id: interaction.id, status: 'skipped', output: { reason: refusal } });
+        return { outcome: 'skip', reason: refusal };
+      }
 
       const rows = await messagesByIds(deps.db, { tenantId: params.tenantId, ids: params.messageIds });
       const turn: string[] = [];
       for (const row of rows) {
-        const derived = row.type === 'media' ? await mediaText(params.tenantId, row, { transcribe: settings.ai.transcribeAudio, describe: settings.ai.describeImages }) : undefined;
+        const derived =
+          row.type === 'media'
+            ? await mediaText(params.tenantId, row, { transcribe: settings.ai.transcribeAudio, describe: settings.ai.describeImages, timezone: contact.timezone })
+            : undefined;
         const text = [derived ? `[${(row.payload.media as { kind?: string })?.kind === 'audio' ? 'áudio' : 'imagem'}] ${derived}` : '', row.body ?? ''].filter(Boolean).join(' ').trim();
         if (text) turn.push(text);
       }
@@ -282,7 +332,7 @@ export function createConversationActivities(deps: ActivityDeps) {
         promptChars: promptChars(prompt),
         estimatedPromptTokens: estimateTokens(prompt),
       };
-      const answer = await guarded(interaction, () => ai.chat({ messages: prompt, maxTokens: config.AI_MAX_REPLY_TOKENS, model: settings.ai.model }));
+      const answer = await guarded(interaction, () => ai.chat({ messages: prompt, maxTokens: config.AI_MAX_REPLY_TOKENS, model }));
       const parts = splitMessage(answer.text.trim(), { maxChars: config.AI_SPLIT_CHARS, maxParts: config.AI_MAX_PARTS });
       if (parts.length === 0) {
         await finishInteraction(deps.db, { id: interaction.id, status: 'skipped', usage: answer.usage, input, output: { reason: 'empty answer' } });
@@ -333,6 +383,11 @@ export function createConversationActivities(deps: ActivityDeps) {
       if (items.length === 0) return 0;
       const key = `analysis:${createHash('sha256').update(items.map((i) => i.id).sort().join(',')).digest('hex').slice(0, 32)}`;
       const interaction = await beginInteraction(deps.db, { key, tenantId: params.tenantId, kind: 'analysis', model: ai.model, input: { messageIds: items.map((i) => i.id) } });
+      const refusal = await budgetSpent(params.tenantId, undefined);
+      if (refusal) {
+        await finishInteraction(deps.db, { id: interaction.id, status: 'skipped', output: { reason: refusal } });
+        return 0;
+      }
       const answer = await guarded(interaction, () => ai.chat({ messages: buildAnalysisPrompt(items), maxTokens: 60 + 40 * items.length, json: true, temperature: 0 }));
       const parsed = parseJsonAnswer(answer.text) as { results?: Array<Record<string, unknown>> } | undefined;
       let written = 0;
@@ -389,20 +444,23 @@ export function createConversationActivities(deps: ActivityDeps) {
       if (!contact) return { send: false, reason: 'contact not found' };
       const settings = conversationSettingsOf(contact.settings);
       const policy = followUpPolicy(config, settings, contact.timezone);
+      const model = ai ? tenantModel(settings.ai.model) : 'fallback';
       const interaction = await beginInteraction(deps.db, {
         key: `followup:${params.key}`,
         tenantId: params.tenantId,
         contactKey: params.contactKey,
         kind: 'followup',
-        model: ai ? (settings.ai.model ?? ai.model) : 'fallback',
+        model,
         input: { number: params.number },
       });
       const stored = interaction.output as { send?: boolean; text?: string; reason?: string } | null;
       if (['ok', 'declined'].includes(interaction.status) && stored?.reason) return { send: Boolean(stored.send), text: stored.text, reason: stored.reason };
-      if (!ai) {
+      // No AI, or the tenant's daily budget spent: as without AI (the fallback text, if any).
+      const refusal = ai ? await budgetSpent(params.tenantId, contact.timezone) : undefined;
+      if (!ai || refusal) {
         const decision = policy.fallbackText
-          ? { send: true, text: policy.fallbackText, reason: 'fallback text (no AI)' }
-          : { send: false, reason: 'no AI and no fallback text' };
+          ? { send: true, text: policy.fallbackText, reason: refusal ? `fallback text (${refusal})` : 'fallback text (no AI)' }
+          : { send: false, reason: refusal ?? 'no AI and no fallback text' };
         await finishInteraction(deps.db, { id: interaction.id, status: decision.send ? 'ok' : 'declined', output: decision });
         return decision;
       }
@@ -421,7 +479,7 @@ export function createConversationActivities(deps: ActivityDeps) {
         now: new Date(),
         timezone: contact.timezone,
       });
-      const answer = await guarded(interaction, () => ai.chat({ messages: prompt, maxTokens: 200, json: true, model: settings.ai.model }));
+      const answer = await guarded(interaction, () => ai.chat({ messages: prompt, maxTokens: 200, json: true, model }));
       const parsed = parseJsonAnswer(answer.text) as { send?: unknown; text?: unknown; reason?: unknown } | undefined;
       const text = typeof parsed?.text === 'string' ? parsed.text.trim() : '';
       const decision =

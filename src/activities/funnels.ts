@@ -4,6 +4,7 @@
  * run's row: the API reads what runs report, never guesses.
  */
 import { ApplicationFailure } from '@temporalio/common';
+import { loadConfig } from '../config';
 import { getChannelById } from '../db/queries/channels';
 import { changeContactTags, getContact, pauseContact } from '../db/queries/contacts';
 import { activeRunsOfContact, markRunFinished, markRunRunning, recordRunStep } from '../db/queries/funnelRuns';
@@ -14,7 +15,7 @@ import type { FunnelDefinition, FunnelMessage } from '../domain/funnelTypes';
 import { UNTIL_RESUMED, type FunnelRunStatus } from '../domain/records';
 import { channelTarget } from '../services/delivery';
 import { outboundFollowUps } from '../services/followUps';
-import { cancelContactRuns, notifyAdmin, startFunnelRun, type StartRunOutcome, type StartRunRequest } from '../services/funnelRuns';
+import { cancelContactRuns, funnelRunLimits, notifyAdmin, startFunnelRun, type StartRunOutcome, type StartRunRequest } from '../services/funnelRuns';
 import type { ActiveRun } from '../workflows/types';
 import { deliverOrFail } from './delivery';
 import { temporalOf, type ActivityDeps } from './deps';
@@ -27,6 +28,7 @@ interface StepRef {
 }
 
 export function createFunnelActivities(deps: ActivityDeps) {
+  const limits = funnelRunLimits(deps.config ?? loadConfig());
   const followUps = outboundFollowUps(deps);
   return {
     /** Contact workflow start: the runs of this contact that are not finished. */
@@ -40,7 +42,7 @@ export function createFunnelActivities(deps: ActivityDeps) {
      * run id comes from the triggering message, so a re-delivered click finds it started.
      */
     async startFunnelRun(params: StartRunRequest): Promise<{ outcome: StartRunOutcome; runId: string }> {
-      return startFunnelRun({ db: deps.db, temporal: temporalOf(deps) }, params);
+      return startFunnelRun({ db: deps.db, temporal: temporalOf(deps) }, { ...params, limits });
     },
 
     /** Cancels every unfinished run of a contact (opt-out); runs already finished are fine. */
@@ -66,13 +68,16 @@ export function createFunnelActivities(deps: ActivityDeps) {
     },
 
     /** A send step: one delivery per (run, step, visit), then the run row moves on. */
-    async funnelSend(params: StepRef & { tenantId: string; channelId: string; contactKey: string; message: FunnelMessage; idempotencyKey: string }) {
+    async funnelSend(
+      params: StepRef & { tenantId: string; channelId: string; contactKey: string; message: FunnelMessage; idempotencyKey: string; retryRefusedBefore?: number },
+    ) {
       const result = await deliverOrFail(deps, {
         tenantId: params.tenantId,
         channelId: params.channelId,
         contactKey: params.contactKey,
         message: params.message,
         idempotencyKey: params.idempotencyKey,
+        retryRefusedBefore: params.retryRefusedBefore,
       });
       await followUps.afterSend(params, result);
       await recordRunStep(deps.db, { runId: params.runId, status: 'running', stepId: params.stepId, stepIndex: params.stepIndex, waitingFor: null, waitingUntil: null });

@@ -1,9 +1,10 @@
 /**
  * /admin: tenants, their API keys and channels, for the operator (ADMIN_API_KEY). Keys are
  * shown once, stored hashed, revocable; channel credentials are written, never read back.
- * Without ADMIN_API_KEY the admin routes do not exist.
+ * Without ADMIN_API_KEY the admin routes do not exist. The key is checked before the body is
+ * read; a wrong one counts against its address's failed authentications (429 over the limit).
  */
-import express, { Router } from 'express';
+import express, { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Db } from '../db/client';
 import { getTenant, listApiKeys, listTenants } from '../db/queries/tenants';
@@ -11,6 +12,7 @@ import { addChannel, addChannelSchema, listChannels, updateChannel } from '../se
 import { createApiKey, createTenant, revokeApiKey } from '../services/tenants';
 import { safeEqual } from '../ingest/verify';
 import { ApiError } from './errors';
+import type { ApiKeyCache } from './auth';
 
 export const createTenantBody = z.object({
   name: z.string().trim().min(1, 'is required').max(120),
@@ -21,15 +23,32 @@ const tenantParam = z.object({ id: z.uuid({ message: 'must be a tenant id (uuid)
 const keyParam = z.object({ id: z.uuid({ message: 'must be an API key id (uuid)' }) });
 const channelParam = z.object({ id: z.uuid({ message: 'must be a channel id (uuid)' }) });
 
-export function adminRouter(deps: { db: Db; adminKey?: string; bodyLimit: string }): Router {
+export interface AdminDeps {
+  db: Db;
+  adminKey?: string;
+  bodyLimit: string;
+  /** Failed authentications per address (authFailureLimit), shared with /api. */
+  failures?: RequestHandler;
+  /** Revoking a key here drops it from /api's cache at once. */
+  keyCache?: ApiKeyCache;
+  /** Called after a channel is added or changed (the webhook directory's cache). */
+  onChannelsChanged?: () => void;
+}
+
+export function adminRouter(deps: AdminDeps): Router {
   const router = Router();
   if (!deps.adminKey) return router;
   const adminKey = deps.adminKey;
-  router.use('/admin', express.json({ limit: deps.bodyLimit }), (req, _res, next) => {
-    const presented = req.header('authorization')?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
-    if (!presented || !safeEqual(presented, adminKey)) return next(new ApiError('unauthorized', 'admin key required'));
-    next();
-  });
+  const failures: RequestHandler = deps.failures ?? ((_req, _res, next) => next());
+  router.use(
+    '/admin',
+    (req, res, next) => {
+      const presented = req.header('authorization')?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim();
+      if (presented && safeEqual(presented, adminKey)) return next();
+      void failures(req, res, (err?: unknown) => next(err ?? new ApiError('unauthorized', 'admin key required')));
+    },
+    express.json({ limit: deps.bodyLimit }),
+  );
 
   router.post(
     '/admin/tenants',
@@ -67,6 +86,7 @@ export function adminRouter(deps: { db: Db; adminKey?: string; bodyLimit: string
     async (req, res) => {
       const { id } = keyParam.parse(req.params);
       if (!(await revokeApiKey(deps.db, { keyId: id }))) throw new ApiError('not_found', `API key ${id} not found or already revoked`);
+      deps.keyCache?.forgetKey(id);
       res.status(204).end();
     },
   );
@@ -76,6 +96,7 @@ export function adminRouter(deps: { db: Db; adminKey?: string; bodyLimit: string
       const { id } = tenantParam.parse(req.params);
       const body = addChannelSchema.parse({ ...(req.body ?? {}), tenantId: id });
       const channel = await addChannel(deps.db, body);
+      deps.onChannelsChanged?.();
       res.status(201).json({ channelId: channel.id, tenantId: channel.tenantId, provider: channel.provider, externalId: channel.externalId });
     },
   );
@@ -90,7 +111,9 @@ export function adminRouter(deps: { db: Db; adminKey?: string; bodyLimit: string
     '/admin/channels/:id',
     async (req, res) => {
       const { id } = channelParam.parse(req.params);
-      res.json({ channel: await updateChannel(deps.db, { channel: id, change: req.body }) });
+      const channel = await updateChannel(deps.db, { channel: id, change: req.body });
+      deps.onChannelsChanged?.();
+      res.json({ channel });
     },
   );
   return router;

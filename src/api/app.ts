@@ -6,7 +6,7 @@ import { logContext, type Logger } from '../log';
 import { errorHandler, notFoundHandler } from './errors';
 import { healthRouter } from './health';
 import { httpRequests, registry } from '../metrics';
-import { routeKey } from './rateLimit';
+import { routeLabel } from './routeLabel';
 import { openApiDocument } from './openapi';
 import { metricsText } from './cluster';
 
@@ -34,12 +34,21 @@ export function createApp(deps: AppDeps): Express {
     res.setHeader('X-Request-Id', requestId);
     const started = performance.now();
     res.once('finish', () => {
-      const route = routeKey(req);
+      // The matched route's pattern (or `unmatched`), never the raw path: a bounded set of series.
+      const route = routeLabel(req);
       httpRequests.inc({ route, status: `${Math.floor(res.statusCode / 100)}xx` });
       // Webhook posts are counted in /metrics; logging each one at info would drown the rest.
       const level = res.statusCode >= 500 ? 'error' : req.path.startsWith('/webhooks') || req.path === '/health' || req.path === '/metrics' ? 'debug' : 'info';
       deps.log[level](
-        { requestId: res.locals.requestId, tenantId: res.locals.tenantId, method: req.method, route, status: res.statusCode, ms: Math.round(performance.now() - started) },
+        {
+          requestId: res.locals.requestId,
+          tenantId: res.locals.tenantId,
+          method: req.method,
+          route,
+          ...(route === 'unmatched' ? { path: req.path.slice(0, 200) } : {}),
+          status: res.statusCode,
+          ms: Math.round(performance.now() - started),
+        },
         'request',
       );
     });

@@ -1,7 +1,8 @@
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Db } from '../db/client';
-import { tenantForApiKey } from '../services/tenants';
+import { hashApiKey, tenantForApiKeyHash } from '../services/tenants';
 import { logContext } from '../log';
+import { apiKeyLookups } from '../metrics';
 import { ApiError } from './errors';
 
 /** The authenticated tenant of a request (set by requireTenant). */
@@ -16,31 +17,73 @@ function presentedKey(req: Request): string | undefined {
   return bearer || req.header('x-api-key')?.trim() || undefined;
 }
 
+/** Keys kept before expired entries are dropped (and, if that is not enough, all). */
+const MAX_CACHED_KEYS = 10_000;
+
 /**
- * Tenant-scoped routes: `Authorization: Bearer <key>` or `X-Api-Key: <key>`. Keys are
- * looked up by their hash; a positive answer is cached a few seconds (revocation takes
- * effect within `cacheMs`).
+ * API keys that authenticated, by their hash, for API_KEY_CACHE: such a key costs no query
+ * and is never counted against its address's failed authentications. A key revoked through
+ * this process's API leaves the cache at once (forgetKey); revoked elsewhere (the CLI,
+ * another HTTP process), within the TTL.
  */
-export function requireTenant(db: Db, cacheMs = 5_000): RequestHandler {
-  const cache = new Map<string, { tenantId: string; expires: number }>();
-  return async (req: Request, res: Response, next: NextFunction) => {
-    try {
-      const key = presentedKey(req);
-      if (!key) throw new ApiError('unauthorized', 'API key required: Authorization: Bearer <key> or X-Api-Key');
-      const hit = cache.get(key);
-      let tenantId = hit && hit.expires > Date.now() ? hit.tenantId : undefined;
-      if (!tenantId) {
-        tenantId = (await tenantForApiKey(db, key))?.tenantId;
-        if (!tenantId) throw new ApiError('unauthorized', 'invalid or revoked API key');
-        if (cache.size > 10_000) cache.clear();
-        cache.set(key, { tenantId, expires: Date.now() + cacheMs });
-      }
-      res.locals.tenantId = tenantId;
-      const context = logContext.getStore();
-      if (context) context.tenantId = tenantId;
-      next();
-    } catch (err) {
-      next(err);
+export class ApiKeyCache {
+  private readonly entries = new Map<string, { tenantId: string; keyId: string; expires: number }>();
+  constructor(private readonly ttlMs: number) {}
+
+  get(hash: string): { tenantId: string; keyId: string } | undefined {
+    const entry = this.entries.get(hash);
+    if (!entry) return undefined;
+    if (entry.expires > Date.now()) return entry;
+    this.entries.delete(hash);
+    return undefined;
+  }
+
+  set(hash: string, value: { tenantId: string; keyId: string }): void {
+    if (this.ttlMs <= 0) return;
+    const now = Date.now();
+    if (this.entries.size >= MAX_CACHED_KEYS) {
+      for (const [k, e] of this.entries) if (e.expires <= now) this.entries.delete(k);
+      if (this.entries.size >= MAX_CACHED_KEYS) this.entries.clear();
     }
+    this.entries.set(hash, { ...value, expires: now + this.ttlMs });
+  }
+
+  forgetKey(keyId: string): void {
+    for (const [hash, entry] of this.entries) if (entry.keyId === keyId) this.entries.delete(hash);
+  }
+}
+
+/**
+ * Tenant-scoped routes: `Authorization: Bearer <key>` or `X-Api-Key: <key>`, checked before
+ * the body is read. Keys are looked up by their hash; one known valid (`cache`) passes at
+ * once. Any other request goes through `failures` (authFailureLimit) first: an address that
+ * failed too often gets 429 there, before any query.
+ */
+export function requireTenant(deps: { db: Db; cache: ApiKeyCache; failures: RequestHandler }): RequestHandler {
+  const { db, cache, failures } = deps;
+  const authenticated = (res: Response, tenantId: string, next: NextFunction) => {
+    res.locals.tenantId = tenantId;
+    const context = logContext.getStore();
+    if (context) context.tenantId = tenantId;
+    next();
+  };
+  return (req: Request, res: Response, next: NextFunction) => {
+    const key = presentedKey(req);
+    const hash = key ? hashApiKey(key) : undefined;
+    const known = hash ? cache.get(hash) : undefined;
+    if (known) return authenticated(res, known.tenantId, next);
+    void failures(req, res, (err?: unknown) => {
+      if (err) return next(err);
+      if (!hash) return next(new ApiError('unauthorized', 'API key required: Authorization: Bearer <key> or X-Api-Key'));
+      apiKeyLookups.inc();
+      tenantForApiKeyHash(db, hash).then(
+        (found) => {
+          if (!found) return next(new ApiError('unauthorized', 'invalid or revoked API key'));
+          cache.set(hash, found);
+          authenticated(res, found.tenantId, next);
+        },
+        (error: unknown) => next(error),
+      );
+    });
   };
 }

@@ -4,9 +4,9 @@ import type { Config } from '../config';
 import type { Db } from '../db/client';
 import type { Ingest } from '../ingest/service';
 import type { Logger } from '../log';
-import { requireTenant } from './auth';
+import { ApiKeyCache, requireTenant } from './auth';
 import { adminRouter } from './admin';
-import { tenantRateLimit } from './rateLimit';
+import { authFailureLimit, tenantRateLimit } from './rateLimit';
 import { webhookRouter } from './webhooks';
 import { funnelsRouter } from './funnels';
 import { sendingRouter } from './sending';
@@ -29,16 +29,29 @@ function tenantRouters(deps: RouteDeps): Router[] {
   return [funnelsRouter(deps), sendingRouter(deps), contactsRouter(deps), settingsRouter(deps)];
 }
 
-/** Every router of the public API, in mount order. */
+/**
+ * Every router of the public API, in mount order. /api and /admin authenticate before any
+ * body is read, and share one count of failed authentications per address.
+ */
 export function buildRouters(deps: RouteDeps): Router[] {
   const { config } = deps;
+  const keyCache = new ApiKeyCache(config.API_KEY_CACHE);
+  const failures = authFailureLimit({ windowMs: config.AUTH_FAILURE_WINDOW, limit: config.AUTH_FAILURE_LIMIT });
   const api = Router();
   api.use(
     '/api',
-    express.json({ limit: config.BODY_LIMIT }),
-    requireTenant(deps.db),
+    requireTenant({ db: deps.db, cache: keyCache, failures }),
     tenantRateLimit({ windowMs: config.RATE_LIMIT_WINDOW, limit: config.RATE_LIMIT_MAX }),
+    express.json({ limit: config.BODY_LIMIT }),
   );
   for (const router of tenantRouters(deps)) api.use('/api', router);
-  return [webhookRouter(deps), api, adminRouter({ db: deps.db, adminKey: config.ADMIN_API_KEY, bodyLimit: config.BODY_LIMIT })];
+  const admin = adminRouter({
+    db: deps.db,
+    adminKey: config.ADMIN_API_KEY,
+    bodyLimit: config.BODY_LIMIT,
+    failures,
+    keyCache,
+    onChannelsChanged: () => deps.ingest.directory.invalidate(),
+  });
+  return [webhookRouter(deps), api, admin];
 }

@@ -74,6 +74,13 @@ export const channels = pgTable(
     name: text('name'),
     baseUrl: text('base_url'),
     credentials: jsonb('credentials').$type<ChannelCredentialsColumn>().notNull().default({}),
+    /**
+     * SHA-256 (hex) of credentials.webhookSecret and credentials.verifyToken, written with
+     * them (src/db/queries/channels.ts): webhooks find their channel by the hash of the
+     * presented token through an index, never by reading credential values in SQL.
+     */
+    webhookSecretHash: text('webhook_secret_hash'),
+    verifyTokenHash: text('verify_token_hash'),
     settings: jsonb('settings').$type<ChannelSettings>().notNull().default({}),
     connectionState: text('connection_state').notNull().default('unknown'),
     connectionUpdatedAt: timestamp('connection_updated_at', { withTimezone: true }),
@@ -84,6 +91,8 @@ export const channels = pgTable(
   (t) => [
     uniqueIndex('channels_provider_external_uq').on(t.provider, t.externalId),
     index('channels_tenant_idx').on(t.tenantId),
+    index('channels_webhook_secret_hash_idx').on(t.provider, t.webhookSecretHash).where(sql`${t.webhookSecretHash} is not null`),
+    index('channels_verify_token_hash_idx').on(t.provider, t.verifyTokenHash).where(sql`${t.verifyTokenHash} is not null`),
   ],
 );
 

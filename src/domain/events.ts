@@ -44,6 +44,11 @@ export interface MessageEvent {
   type: InboundType;
   /** Text body, media caption, or the button/list label. */
   text?: string;
+  /**
+   * Set when the text, caption or a button field was longer than WhatsApp's own limit
+   * (65,536 characters) and was cut there by the parser.
+   */
+  truncated?: true;
   /** Reply payload/id and display text: funnels match on both. */
   button?: { id?: string; text?: string };
   media?: {

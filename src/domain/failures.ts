@@ -40,6 +40,7 @@ export const FAILURES = {
   ScheduleNotPending: { retryable: false, handledBy: 'the API answers 409 to a cancel or reschedule that came too late' },
   InvalidSchedule: { retryable: false, handledBy: 'the API answers 400 (a reschedule without a valid time)' },
   FunnelStepFailed: { retryable: false, handledBy: 'funnel run fails; `zapflow funnels replay` restarts it from the step' },
+  FunnelLoopLimit: { retryable: false, handledBy: 'funnel run fails: a step was visited more than FUNNEL_MAX_STEP_VISITS times (a loop that never ends)' },
   Misconfigured: { retryable: false, handledBy: 'an operator: the worker lacks a dependency (its Temporal client)' },
 } as const satisfies Record<string, FailureInfo>;
 

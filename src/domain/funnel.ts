@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseDuration } from './duration';
 import type { FunnelDefinition, FunnelStep } from './funnelTypes';
+import { regexProblem } from './safeRegex';
 
 const durationMs = (what: string) =>
   z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -85,7 +86,15 @@ const step = z.discriminatedUnion('type', [
         .array(
           z
             .object({ button: z.string().min(1).optional(), keyword: z.string().min(1).optional(), match: matchMode.optional(), next: stepId })
-            .refine((b) => b.button !== undefined || b.keyword !== undefined, 'a branch needs a button or a keyword'),
+            .refine((b) => b.button !== undefined || b.keyword !== undefined, 'a branch needs a button or a keyword')
+            .superRefine((b, ctx) => {
+              // Compiled now, like a trigger's: the 400 names the branch's field.
+              if (b.match !== 'regex') return;
+              for (const field of ['button', 'keyword'] as const) {
+                const problem = b[field] === undefined ? undefined : regexProblem(b[field]);
+                if (problem) ctx.addIssue({ code: 'custom', path: [field], message: problem });
+              }
+            }),
         )
         .default([]),
       default: stepId.optional(),
@@ -189,11 +198,8 @@ export const funnelSchema = z
   })
   .superRefine((value, ctx) => {
     if (value.trigger.match === 'regex') {
-      try {
-        new RegExp(value.trigger.phrase, 'iu');
-      } catch (err) {
-        ctx.addIssue({ code: 'custom', path: ['trigger', 'phrase'], message: `invalid regular expression: ${(err as Error).message}` });
-      }
+      const problem = regexProblem(value.trigger.phrase);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['trigger', 'phrase'], message: problem });
     }
     checkGraph(value.steps, ctx);
   })

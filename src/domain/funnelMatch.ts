@@ -1,20 +1,22 @@
 /**
  * Trigger matching: pure and deterministic, run inside the contact workflow.
- * Case, accents and repeated or surrounding spaces are ignored.
+ * Case, accents and repeated or surrounding spaces are ignored. Only the first
+ * MAX_MATCH_INPUT (4,096) characters of a text are looked at, and regexes run on a
+ * linear-time engine (src/domain/safeRegex.ts): one long message or one tenant's pattern
+ * cannot stall the worker every tenant shares.
  */
 import type { FunnelTriggerSpec, MatchMode } from './funnelTypes';
+import { matchInput, safeRegexTest } from './safeRegex';
 import { normaliseForMatch } from './text';
 
 export function matchesPhrase(candidate: string | undefined, phrase: string, mode: MatchMode): boolean {
   if (!candidate) return false;
-  const text = normaliseForMatch(candidate);
+  const raw = matchInput(candidate);
+  const text = normaliseForMatch(raw);
   if (!text) return false;
   if (mode === 'regex') {
-    try {
-      return new RegExp(phrase, 'iu').test(text) || new RegExp(phrase, 'iu').test(candidate);
-    } catch {
-      return false; // invalid patterns are rejected at save time; never crash a workflow
-    }
+    // Unusable patterns are refused at save time; one stored before simply never matches.
+    return safeRegexTest(phrase, text) || safeRegexTest(phrase, raw);
   }
   const wanted = normaliseForMatch(phrase);
   if (!wanted) return false;

@@ -14,6 +14,12 @@
  * time (≤ 8 s) or by speed (≥ 6 chars/s, which no one reading and typing on a phone sustains).
  * The 4th bot-like message trips the guard, so each side sends at most 4 messages; a fixed
  * auto-reply trips the repeat rule at its 3rd copy.
+ *
+ * Without AI the answers come from funnels, and a person may well type a few keywords in a
+ * row: there a message is bot-like only when it fires the *same* funnel trigger again, fast
+ * (within `fastReplyMs` of our last message). A peer bot that answers "oi" to everything
+ * fires a keyword funnel on "oi" over and over: more than `maxFastReplies` such repeats of
+ * one trigger within `windowMs` trip the guard (`observeTrigger`), within 5 exchanges.
  */
 export interface LoopGuardPolicy {
   fastReplyMs: number;
@@ -44,6 +50,8 @@ export interface LoopEvent {
 
 export interface LoopGuardState {
   events: LoopEvent[];
+  /** Funnel triggers a message fired (observeTrigger): when, which, and whether fast. */
+  triggers?: Array<{ at: number; trigger: string; fast: boolean }>;
 }
 
 export type InboundKind = 'text' | 'button' | 'media' | 'other';
@@ -52,6 +60,11 @@ export interface InboundObservation {
   /** When the contact sent it (provider time), epoch ms. */
   at: number;
   kind: InboundKind;
+  /**
+   * It answers a question zapflow asked (a funnel run waits for it): people answer those
+   * fast, so timing alone does not make it bot-like; mirroring and repeats still do.
+   */
+  expected?: boolean;
   text?: string;
   /** When zapflow last sent to this contact, epoch ms. */
   lastOutboundAt?: number;
@@ -88,7 +101,7 @@ export function observeInbound(state: LoopGuardState, obs: InboundObservation, p
   const text = normaliseLoopText(obs.text);
   const chars = obs.text?.trim().length ?? 0;
   let botLike = false;
-  if (obs.kind !== 'button' && obs.lastOutboundAt !== undefined) {
+  if (obs.kind !== 'button' && !obs.expected && obs.lastOutboundAt !== undefined) {
     const gap = obs.at - obs.lastOutboundAt;
     if (gap >= -CLOCK_SLACK_MS) {
       const seconds = Math.max(gap, 1_000) / 1_000;
@@ -118,4 +131,34 @@ export function observeInbound(state: LoopGuardState, obs: InboundObservation, p
     }
   }
   return { state: { events }, verdict: { botLike } };
+}
+
+export interface TriggerObservation {
+  /** When the contact sent it (provider time), epoch ms. */
+  at: number;
+  /** Which automated answer it fires (a funnel id). */
+  trigger: string;
+  /** When zapflow last sent to this contact, epoch ms. */
+  lastOutboundAt?: number;
+}
+
+/**
+ * A message that fires a funnel trigger where no AI answers: bot-like when it fires the same
+ * trigger again within `fastReplyMs` of our last message. More than `maxFastReplies` of those
+ * for one trigger within `windowMs` trips the guard.
+ */
+export function observeTrigger(state: LoopGuardState, obs: TriggerObservation, policy: LoopGuardPolicy): { state: LoopGuardState; verdict: LoopVerdict } {
+  const since = obs.at - policy.windowMs;
+  const earlier = (state.triggers ?? []).filter((t) => t.at >= since);
+  const gap = obs.lastOutboundAt === undefined ? Infinity : obs.at - obs.lastOutboundAt;
+  const fast = gap >= -CLOCK_SLACK_MS && gap <= policy.fastReplyMs && earlier.some((t) => t.trigger === obs.trigger);
+  const triggers = [...earlier, { at: obs.at, trigger: obs.trigger, fast }].slice(-MAX_EVENTS);
+  const repeats = triggers.filter((t) => t.trigger === obs.trigger && t.fast).length;
+  if (repeats > policy.maxFastReplies) {
+    return {
+      state: { ...state, triggers: [] },
+      verdict: { botLike: fast, trip: `the same automated answer was asked for ${repeats + 1} times within ${Math.round(policy.windowMs / 1000)}s, each right after ours` },
+    };
+  }
+  return { state: { ...state, triggers }, verdict: { botLike: fast } };
 }

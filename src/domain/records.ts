@@ -67,6 +67,7 @@ export const ATTEMPT_OUTCOMES = [
   'rate_limited', // the provider said 429 / throughput
   'uncertain', // timeout or lost worker after the request left: it may have gone out
   'recovered', // a lookup after an uncertain attempt found it had gone out: nothing sent again
+  'reopened', // not a call: an operator's replay reopened a refused send (transient failures count from here)
 ] as const;
 export type AttemptOutcome = (typeof ATTEMPT_OUTCOMES)[number];
 

@@ -6,6 +6,7 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request } from 'express';
 import { safeEqual } from './verify';
+import { credentialHash } from './channelDirectory';
 
 const SECRET_HEADERS = ['x-zapflow-secret', 'x-webhook-secret', 'x-webhook-token', 'x-api-key', 'apikey'];
 
@@ -61,4 +62,28 @@ export function matchesAnySecret(presented: PresentedCredentials, secrets: Array
     if (presented.jwt) ok = verifyHs256Jwt(presented.jwt, secret) || ok;
   }
   return ok;
+}
+
+/** Two credential hashes (hex, credentialHash) are equal: constant time; a missing stored hash matches nothing. */
+export function hashesEqual(stored: string | null | undefined, presented: string): boolean {
+  if (!stored || stored.length !== presented.length) return false;
+  return timingSafeEqual(Buffer.from(stored, 'utf8'), Buffer.from(presented, 'utf8'));
+}
+
+/**
+ * The first of `candidates` (found by credential hash) whose stored `webhookSecretHash`
+ * equals the hash of one of the presented tokens, compared in constant time, and that
+ * `accept` allows (e.g. the account named in the path).
+ */
+export function channelForPresentedSecret<C extends { channel: { webhookSecretHash: string | null } }>(
+  candidates: C[],
+  presented: PresentedCredentials,
+  accept: (candidate: C) => boolean = () => true,
+): C | undefined {
+  const hashes = presented.tokens.filter((t) => t !== '').map(credentialHash);
+  return candidates.find((c) => {
+    let ok = false;
+    for (const hash of hashes) ok = hashesEqual(c.channel.webhookSecretHash, hash) || ok;
+    return ok && accept(c);
+  });
 }

@@ -50,9 +50,9 @@ function dispatchable(event: MessageEvent, routed: RoutedChannel): boolean {
 }
 
 function messagePayload(event: MessageEvent): Record<string, unknown> {
-  const { button, media, reaction, location, contacts, replyTo, referral, groupId, contact } = event;
+  const { button, media, reaction, location, contacts, replyTo, referral, groupId, contact, truncated } = event;
   return Object.fromEntries(
-    Object.entries({ button, media, reaction, location, contacts, replyTo, referral, groupId, lid: contact.lid, chatType: event.chatType }).filter(
+    Object.entries({ button, media, reaction, location, contacts, replyTo, referral, groupId, lid: contact.lid, chatType: event.chatType, truncated }).filter(
       ([, v]) => v !== undefined,
     ),
   );

@@ -4,7 +4,13 @@
  *
  * Only transport problems (DNS, refused/reset connections, timeouts) throw here; every HTTP
  * answer, 4xx/5xx included, is returned so each client can classify it by its own rules.
+ *
+ * Bodies are read as a stream and cut off at `maxBodyBytes` (default MEDIA_MAX_BYTES, 16 MB):
+ * a provider answering with an endless body cannot fill the worker's memory. A cut body is
+ * returned with `truncated: true` and its status (not thrown: a 2xx to a send means it may
+ * have gone out, and the client must not retry it as if nothing happened).
  */
+import { loadConfig } from '../config';
 import { ProviderError } from './errors';
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -19,6 +25,8 @@ export interface RequestJsonOptions {
   timeoutMs: number;
   /** Used in error messages, e.g. "evolution". */
   provider?: string;
+  /** Largest body read; default MEDIA_MAX_BYTES. */
+  maxBodyBytes?: number;
 }
 
 export interface HttpResponse {
@@ -27,9 +35,29 @@ export interface HttpResponse {
   body: unknown;
   /** Response headers, names lower-cased. */
   headers: Record<string, string>;
+  /** The body was over the byte cap: reading stopped there, and `body` is the start of its text only. */
+  truncated?: true;
 }
 
 export const DEFAULT_TIMEOUT_MS = 15_000;
+
+/** MEDIA_MAX_BYTES's own default, when the configuration cannot be read. */
+export const DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024;
+/** Characters of a cut body kept for error messages. */
+const TRUNCATED_PREVIEW_CHARS = 1_000;
+
+let configuredMaxBodyBytes: number | undefined;
+/** MEDIA_MAX_BYTES from the environment, read once. */
+function defaultMaxBodyBytes(): number {
+  if (configuredMaxBodyBytes === undefined) {
+    try {
+      configuredMaxBodyBytes = loadConfig().MEDIA_MAX_BYTES;
+    } catch {
+      configuredMaxBodyBytes = DEFAULT_MAX_BODY_BYTES;
+    }
+  }
+  return configuredMaxBodyBytes;
+}
 
 export async function requestJson(opts: RequestJsonOptions): Promise<HttpResponse> {
   const provider = opts.provider ?? 'provider';
@@ -42,7 +70,7 @@ export async function requestJson(opts: RequestJsonOptions): Promise<HttpRespons
   }
 
   let res: Response;
-  let text: string;
+  let read: { text: string; truncated: boolean };
   try {
     res = await fetch(opts.url, {
       method: opts.method,
@@ -50,7 +78,7 @@ export async function requestJson(opts: RequestJsonOptions): Promise<HttpRespons
       body: payload,
       signal: AbortSignal.timeout(opts.timeoutMs),
     });
-    text = await res.text();
+    read = await readCapped(res, opts.maxBodyBytes ?? defaultMaxBodyBytes());
   } catch (err) {
     throw transportError(provider, opts.method, opts.url, opts.timeoutMs, err);
   }
@@ -59,7 +87,35 @@ export async function requestJson(opts: RequestJsonOptions): Promise<HttpRespons
   res.headers.forEach((value, name) => {
     out[name] = value;
   });
-  return { status: res.status, body: parseBody(text), headers: out };
+  if (read.truncated) return { status: res.status, body: read.text.slice(0, TRUNCATED_PREVIEW_CHARS), headers: out, truncated: true };
+  return { status: res.status, body: parseBody(read.text), headers: out };
+}
+
+/** The body as text, reading at most `maxBytes` (the rest is not downloaded). */
+async function readCapped(res: Response, maxBytes: number): Promise<{ text: string; truncated: boolean }> {
+  const declared = Number(res.headers.get('content-length'));
+  if (!res.body) return { text: '', truncated: false };
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    await res.body.cancel();
+    return { text: '', truncated: true };
+  }
+  const reader = (res.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let size = 0;
+  let text = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > maxBytes) {
+      const room = value.byteLength - (size - maxBytes);
+      text += decoder.decode(value.subarray(0, Math.max(0, room)), { stream: true });
+      await reader.cancel();
+      return { text, truncated: true };
+    }
+    text += decoder.decode(value, { stream: true });
+  }
+  return { text: text + decoder.decode(), truncated: false };
 }
 
 function parseBody(text: string): unknown {

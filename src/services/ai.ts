@@ -58,6 +58,21 @@ export interface AiStatus {
   reason?: string;
 }
 
+/** The models a tenant may choose as `ai.model`: OPENAI_MODEL and AI_MODELS. */
+export function allowedAiModels(config: Pick<Config, 'OPENAI_MODEL' | 'AI_MODELS'>): string[] {
+  return [...new Set([config.OPENAI_MODEL, ...config.AI_MODELS])];
+}
+
+/**
+ * The model to call for a tenant: its `ai.model` when the operator allows it, else
+ * OPENAI_MODEL (`refused` says why, for a log line: settings stored before the allowlist).
+ */
+export function modelFor(config: Pick<Config, 'OPENAI_MODEL' | 'AI_MODELS'>, requested: string | undefined): { model: string; refused?: string } {
+  if (requested === undefined || requested === config.OPENAI_MODEL) return { model: config.OPENAI_MODEL };
+  if (config.AI_MODELS.includes(requested)) return { model: requested };
+  return { model: config.OPENAI_MODEL, refused: `model "${requested}" is not in the allowed models (OPENAI_MODEL, AI_MODELS): using ${config.OPENAI_MODEL}` };
+}
+
 export function aiStatus(config: Config): AiStatus {
   if (!config.OPENAI_API_KEY) return { enabled: false, reason: 'OPENAI_API_KEY is not set: AI replies, follow-up texts, transcription and analysis are off' };
   return { enabled: true, model: config.OPENAI_MODEL, ...(config.OPENAI_BASE_URL ? { baseUrl: config.OPENAI_BASE_URL } : {}) };

@@ -12,6 +12,7 @@ import {
   noteMessageError,
   openOutboundSend,
   recordSent,
+  reopenRefusedSend,
   removeOwnEcho,
   startSendAttempt,
   type OutboundRow,
@@ -54,6 +55,11 @@ export interface DeliverRequest {
   notBefore?: number;
   /** Longest in-process wait for `notBefore` (guards against a worker clock running behind). */
   maxWaitMs?: number;
+  /**
+   * An operator's replay (epoch ms of its start): a send of this key that was refused before
+   * then (nothing was delivered) is tried again; one of unknown outcome still never repeats.
+   */
+  retryRefusedBefore?: number;
 }
 
 export interface DeliverResult {
@@ -117,6 +123,16 @@ export const REFUSAL_OF_KIND: Record<Exclude<ProviderErrorKind, 'retryable' | 'r
 
 /** Transport failures after which the request may have reached the provider. */
 const UNCERTAIN_CODES = new Set(['timeout', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'network']);
+/**
+ * Gateway answers: a proxy in front of the provider (Evolution behind nginx, Meta's edge)
+ * took the request and lost or timed out on the upstream, which may have sent the message.
+ */
+const UNCERTAIN_STATUSES = new Set([502, 504]);
+
+/** Whether a transient failure may have gone out all the same (like a timeout). */
+function outcomeUnknown(err: ProviderError): boolean {
+  return UNCERTAIN_CODES.has(err.details.code ?? '') || UNCERTAIN_STATUSES.has(err.details.status ?? 0);
+}
 
 let envConfig: Config | undefined;
 function configOf(deps: DeliveryDeps): Config {
@@ -176,7 +192,11 @@ export async function deliver(deps: DeliveryDeps, req: DeliverRequest): Promise<
   if (row.providerMessageId) {
     return { messageId: row.id, providerMessageId: row.providerMessageId, alreadySent: true };
   }
-  if (row.status === 'failed') {
+  const reopened =
+    row.status === 'failed' &&
+    req.retryRefusedBefore !== undefined &&
+    (await reopenRefusedSend(db, { messageId: row.id, failedBefore: new Date(req.retryRefusedBefore) }));
+  if (row.status === 'failed' && !reopened) {
     // Refused or given up earlier: the same key never tries again.
     const reason = (row.error?.reason as RefusalReason | undefined) ?? 'ProviderRejected';
     throw new DeliveryRefused(typeof row.error?.message === 'string' ? row.error.message : 'message failed earlier', (REFUSAL_OF_KIND as Record<string, RefusalReason>)[reason] ?? reason);
@@ -348,7 +368,7 @@ async function recordFailedAttempt(
     return false;
   }
   if (err.kind === 'retryable') {
-    const uncertain = UNCERTAIN_CODES.has(err.details.code ?? '');
+    const uncertain = outcomeUnknown(err);
     await finishAttempt(db, { messageId, attempt, outcome: uncertain ? 'uncertain' : 'retry', error, duplicateRisk });
     if (earlierFailures + 1 >= maxAttempts) {
       // The last allowed attempt failed: fail now rather than on the next retry.

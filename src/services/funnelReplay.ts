@@ -43,7 +43,11 @@ export async function listFailedRuns(
   if (filters.funnelId) clauses.push(`FunnelId = ${quote(filters.funnelId)}`);
   if (filters.since) clauses.push(`CloseTime > ${quote(filters.since.toISOString())}`);
   const found: Array<{ workflowId: string; closeTime?: Date; taskQueue: string; tenantId?: string; contact?: string; funnelId?: string }> = [];
+  const seen = new Set<string>();
   for await (const wf of client.workflow.list({ query: clauses.join(' AND ') })) {
+    // A run replayed and failed again has two failed executions: it is one run to repair.
+    if (seen.has(wf.workflowId)) continue;
+    seen.add(wf.workflowId);
     found.push({
       workflowId: wf.workflowId,
       closeTime: wf.closeTime,
@@ -57,7 +61,12 @@ export async function listFailedRuns(
   if (found.length === 0) return [];
   const rows = await getFunnelRunsByIds(db, { runIds: found.map((f) => f.workflowId) });
   const byId = new Map(rows.map((r) => [r.id, r]));
-  return found.map((f) => {
+  // Visibility keeps every failed execution; a run replayed since (its row says so) is not failed now.
+  const stillFailed = found.filter((f) => {
+    const status = byId.get(f.workflowId)?.status;
+    return status === undefined || status === 'failed';
+  });
+  return stillFailed.map((f) => {
     const row = byId.get(f.workflowId);
     return {
       runId: f.workflowId,
@@ -100,7 +109,9 @@ export async function planReplay(client: Client, db: Db, runId: string, from: Re
   const payload = started?.input?.payloads?.[0];
   if (!payload?.data) return { runId, action: 'skip', reason: 'cannot read the run input from its history' };
   const original = JSON.parse(Buffer.from(payload.data).toString('utf8')) as FunnelRunInput;
-  const input: FunnelRunInput = { ...original, resume: undefined };
+  // A send the provider refused (an expired token, a missing template) delivered nothing: the
+  // replay tries it again under the same key. Sends of unknown outcome still never repeat.
+  const input: FunnelRunInput = { ...original, resume: undefined, replayedAt: Date.now() };
   if (from === 'failed-step') {
     let progress: FunnelProgress | undefined;
     try {
@@ -145,5 +156,41 @@ export async function executeReplay(client: Client, db: Db, plan: ReplayPlan & {
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) throw new Error('a newer execution of this run is already running');
     throw err;
+  }
+}
+
+export interface ReplayOutcome {
+  /** Failed again (the error says why): the replay did not put them back on track. */
+  failedAgain: Array<{ runId: string; step?: string; error?: string }>;
+  /** Still at the step they failed on when the wait ended. */
+  pending: string[];
+}
+
+/**
+ * Follows replayed runs until each has moved past the step it failed on (or finished), failed
+ * again, or `waitMs` is over. A replay that fails again in milliseconds (the same refusal)
+ * is reported rather than taken for a success.
+ */
+export async function followReplays(
+  db: Db,
+  plans: Array<Pick<ReplayPlan, 'runId' | 'stepId'>>,
+  opts: { waitMs: number; pollMs?: number },
+): Promise<ReplayOutcome> {
+  const deadline = Date.now() + opts.waitMs;
+  const open = new Map(plans.map((p) => [p.runId, p.stepId]));
+  const failedAgain: ReplayOutcome['failedAgain'] = [];
+  for (;;) {
+    const rows = await getFunnelRunsByIds(db, { runIds: [...open.keys()] });
+    for (const row of rows) {
+      const failedStep = open.get(row.id);
+      if (row.status === 'failed') {
+        failedAgain.push({ runId: row.id, step: row.error?.step, error: row.error?.message });
+        open.delete(row.id);
+      } else if (row.status !== 'queued' && (row.status !== 'running' || (row.currentStep !== null && row.currentStep !== (failedStep ?? null)))) {
+        open.delete(row.id); // finished, waiting further on, or past the failed step
+      }
+    }
+    if (open.size === 0 || Date.now() >= deadline) return { failedAgain, pending: [...open.keys()] };
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 250));
   }
 }

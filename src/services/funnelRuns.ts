@@ -5,6 +5,7 @@
  * funnel activities; the rows themselves in src/db/queries/funnelRuns.ts.
  */
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
+import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { activeRunsOfContact, funnelRunExists, getFunnelRun, insertQueuedRun, lastRunTime, ACTIVE_RUN_STATUSES } from '../db/queries/funnelRuns';
 import { getTenant } from '../db/queries/tenants';
@@ -15,7 +16,7 @@ import { contactWorkflowId, funnelRunId } from '../domain/workflowIds';
 import { signalIfRunning } from '../temporal/signals';
 import { cancelRunSignal, WorkflowType } from '../workflows/definitions';
 import type { funnelRunWorkflow } from '../workflows/funnel';
-import type { FunnelRunInput, SendRetryPolicy } from '../workflows/types';
+import type { FunnelRunInput, FunnelRunLimits, SendRetryPolicy } from '../workflows/types';
 import { deliverCounted } from './delivery';
 import type { ServiceDeps } from './deps';
 
@@ -53,13 +54,18 @@ export interface StartRunRequest {
   sendRetry: SendRetryPolicy;
 }
 
+/** The bounds every new run gets (FUNNEL_MAX_STEP_VISITS, FUNNEL_HISTORY_EVENTS). */
+export function funnelRunLimits(config: Config): FunnelRunLimits {
+  return { maxStepVisits: config.FUNNEL_MAX_STEP_VISITS, historyEvents: config.FUNNEL_HISTORY_EVENTS };
+}
+
 /**
  * Starts a funnel run as its own workflow, after the re-entry and cooldown rules. The run id
  * comes from the triggering message, so a re-delivered click finds it started.
  */
 export async function startFunnelRun(
   deps: { db: Db; temporal: NonNullable<ServiceDeps['temporal']> },
-  params: StartRunRequest,
+  params: StartRunRequest & { limits: FunnelRunLimits },
 ): Promise<{ outcome: StartRunOutcome; runId: string }> {
   const { funnel, tenantId, contactKey } = params;
   const { db, temporal } = deps;
@@ -97,6 +103,7 @@ export async function startFunnelRun(
     triggerMessageId: params.triggerMessageId,
     contactWorkflowId: contactWorkflowId(tenantId, contactKey),
     sendRetry: params.sendRetry,
+    limits: params.limits,
   };
   try {
     await temporal.client.workflow.start<typeof funnelRunWorkflow>(WorkflowType.funnelRun, {

@@ -32,5 +32,10 @@ export async function createTenant(
 
 /** The tenant a key belongs to, or undefined for unknown and revoked keys. */
 export async function tenantForApiKey(db: Db, key: string): Promise<{ tenantId: string; keyId: string } | undefined> {
-  return findActiveApiKey(db, { hash: hashApiKey(key) });
+  return tenantForApiKeyHash(db, hashApiKey(key));
+}
+
+/** The same, by the key's hash (hashApiKey) when the caller already has it. */
+export async function tenantForApiKeyHash(db: Db, hash: string): Promise<{ tenantId: string; keyId: string } | undefined> {
+  return findActiveApiKey(db, { hash });
 }

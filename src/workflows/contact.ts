@@ -14,6 +14,7 @@ import {
   getExternalWorkflowHandle,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   proxyLocalActivities,
   setHandler,
@@ -21,7 +22,7 @@ import {
 } from '@temporalio/workflow';
 import type { createActivities } from '../activities';
 import { selectFunnel } from '../domain/funnelMatch';
-import { observeInbound, type InboundKind } from '../domain/loopGuard';
+import { observeInbound, observeTrigger, type InboundKind } from '../domain/loopGuard';
 import { isOptOut } from '../domain/text';
 import { contactControlSignal, contactStateQuery, funnelReplySignal, funnelWaitingSignal, inboundMessageSignal } from './definitions';
 import type {
@@ -77,6 +78,8 @@ function replyProxy(retry: SendRetryPolicy) {
 }
 
 const SEEN_LIMIT = 500;
+/** patched() id: the loop guard watches funnel triggers too, not only where AI answers. */
+const LOOP_GUARD_EVERY_ANSWER = 'loop-guard-every-answer';
 const DEFAULT_IDLE_MS = 10 * 60_000;
 
 /** Quick messages waiting to become one AI turn. */
@@ -227,14 +230,32 @@ async function handleMessage(ctx: HandlerContext, payload: InboundSignalPayload)
   // Paused by a person (typing on the phone, or a handover) or by the loop guard: no automation at all.
   if (isPaused(state, payload, message.timestamp)) return;
 
-  // Loop safety where zapflow answers anything (AI replies): a bot on the other side pauses it all.
-  if (conversation?.aiReplies && ctx.policy) {
+  // Loop safety before any automated answer: a bot on the other side pauses it all. Where AI
+  // answers, every message is observed (a reply to a funnel's question is expected, not fast);
+  // elsewhere, messages that fire a keyword funnel trigger: one answering a peer bot that
+  // answers everything loops as well. (Histories recorded before the funnel rule guarded AI
+  // replies only: patched() keeps them replaying.)
+  const waiting = [...runs.values()].some((r) => r.waiting);
+  const funnel = payload.funnels?.length ? selectFunnel(payload.funnels, message) : undefined;
+  const guardTriggers = !conversation?.aiReplies && funnel !== undefined && !waiting && kindOf(message) !== 'button';
+  const everyAnswer = (conversation?.aiReplies || guardTriggers) && patched(LOOP_GUARD_EVERY_ANSWER);
+  if (ctx.policy && (conversation?.aiReplies || (guardTriggers && everyAnswer))) {
     const lastOutboundAt = Math.max(state.lastOutboundAt ?? 0, payload.contactLastOutboundAt ?? 0) || undefined;
-    const { state: loop, verdict } = observeInbound(
-      state.loop ?? { events: [] },
-      { at: message.timestamp, kind: kindOf(message), text: message.text, lastOutboundAt, lastOutboundText: state.lastOutboundText },
-      ctx.policy.loop,
-    );
+    const current = state.loop ?? { events: [] };
+    const { state: loop, verdict } = conversation?.aiReplies
+      ? observeInbound(
+          current,
+          {
+            at: message.timestamp,
+            kind: kindOf(message),
+            text: message.text,
+            lastOutboundAt,
+            lastOutboundText: state.lastOutboundText,
+            expected: everyAnswer && waiting,
+          },
+          ctx.policy.loop,
+        )
+      : observeTrigger(current, { at: message.timestamp, trigger: funnel!.funnelId, lastOutboundAt }, ctx.policy.loop);
     state.loop = loop;
     if (verdict.trip) {
       const until = Date.now() + ctx.policy.loop.cooldownMs;
@@ -261,7 +282,6 @@ async function handleMessage(ctx: HandlerContext, payload: InboundSignalPayload)
     }
   }
 
-  const funnel = payload.funnels?.length ? selectFunnel(payload.funnels, message) : undefined;
   if (!funnel) {
     queueAiTurn(ctx, payload);
     return;

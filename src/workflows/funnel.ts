@@ -9,9 +9,11 @@
  */
 import {
   ActivityFailure,
+  allHandlersFinished,
   ApplicationFailure,
   CancellationScope,
   condition,
+  continueAsNew,
   getExternalWorkflowHandle,
   isCancellation,
   proxyActivities,
@@ -30,7 +32,7 @@ import type { FunnelMessage, FunnelStep } from '../domain/funnelTypes';
 import { renderTemplate } from '../domain/template';
 import { nextTimeOfDay } from '../domain/timeOfDay';
 import { cancelRunSignal, funnelProgressQuery, funnelReplySignal, funnelWaitingSignal } from './definitions';
-import type { FunnelProgress, FunnelReply, FunnelRunInput } from './types';
+import type { FunnelProgress, FunnelReply, FunnelRunInput, FunnelRunLimits } from './types';
 
 type Activities = ReturnType<typeof createActivities>;
 
@@ -45,6 +47,9 @@ const presence = proxyActivities<Activities>({
   startToCloseTimeout: '5m',
   retry: { maximumAttempts: 2 },
 });
+
+/** Runs started before their input carried limits. */
+const DEFAULT_LIMITS: FunnelRunLimits = { maxStepVisits: 100, historyEvents: 2_000 };
 
 function describeMessage(message: FunnelMessage): string {
   return message.type === 'template' ? `template ${message.name}` : message.type;
@@ -173,11 +178,28 @@ export async function funnelRunWorkflow(input: FunnelRunInput): Promise<FunnelPr
   };
 
   let index = input.resume ? (indexOf.get(input.resume.stepId) ?? 0) : 0;
+  const startIndex = index;
+  const limits = input.limits ?? DEFAULT_LIMITS;
   try {
     while (index >= 0 && index < steps.length) {
       if (cancelReason) return await finish('cancelled');
       const step: FunnelStep = steps[index];
+      // A run that loops through waits grows its history: past the limit it carries on as a
+      // new execution from this step, with its variables and visits (so idempotency keys go on
+      // where they were). Not on the first step of an execution: that would never end.
+      if (index !== startIndex && (workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > limits.historyEvents)) {
+        await condition(allHandlersFinished);
+        return await continueAsNew<typeof funnelRunWorkflow>({
+          ...input,
+          resume: { stepId: step.id, variables: progress.variables, visits: progress.visits },
+        });
+      }
       const visit = (progress.visits[step.id] = (progress.visits[step.id] ?? 0) + 1);
+      if (visit > limits.maxStepVisits) {
+        const message = `step ${step.id} visited more than ${limits.maxStepVisits} times in one run: a loop that never ends`;
+        await finish('failed', { message, type: FailureType.FunnelLoopLimit, step: step.id });
+        throw ApplicationFailure.nonRetryable(message, FailureType.FunnelLoopLimit, { step: step.id });
+      }
       progress.stepId = step.id;
       progress.stepIndex = index;
       progress.waitingFor = undefined;
@@ -198,6 +220,7 @@ export async function funnelRunWorkflow(input: FunnelRunInput): Promise<FunnelPr
                   contactKey: input.contactKey,
                   message: renderMessage(step.message, values()),
                   idempotencyKey: `${input.runId}:${step.id}:${visit}`,
+                  ...(input.replayedAt !== undefined ? { retryRefusedBefore: input.replayedAt } : {}),
                 });
                 break;
               } catch (err) {

@@ -147,8 +147,28 @@ export interface FunnelRunInput {
   /** The contact workflow, told when this run starts or stops waiting for a reply. */
   contactWorkflowId: string;
   sendRetry: SendRetryPolicy;
-  /** Operator replay: start at this step with this progress instead of the first. */
+  /**
+   * Bounds of one run (FUNNEL_MAX_STEP_VISITS, FUNNEL_HISTORY_EVENTS); absent in runs started
+   * before they existed: the defaults of src/workflows/funnel.ts.
+   */
+  limits?: FunnelRunLimits;
+  /**
+   * Start at this step with this progress instead of the first: an operator's replay, or the
+   * run itself continuing as new.
+   */
   resume?: { stepId: string; variables: Record<string, string>; visits: Record<string, number> };
+  /**
+   * Set by an operator's replay (epoch ms): a send the provider refused before then is tried
+   * again under its own key (it was never delivered).
+   */
+  replayedAt?: number;
+}
+
+export interface FunnelRunLimits {
+  /** A step visited more often than this fails the run. */
+  maxStepVisits: number;
+  /** Past this many history events the run continues as new, carrying its progress. */
+  historyEvents: number;
 }
 
 export interface FunnelProgress {

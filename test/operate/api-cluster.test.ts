@@ -5,6 +5,7 @@
  * hands consecutive requests to different processes.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import { eq } from 'drizzle-orm';
 import { messages } from '../../src/db/schema';
@@ -30,12 +31,24 @@ function request(url: string, opts: { method?: string; headers?: Record<string, 
   });
 }
 
+/**
+ * The primary's HTTP processes. Not its other children: with a cold transform cache (a
+ * source file changed since the last run) tsx runs an esbuild service beside them.
+ */
 function childPids(pid: number): number[] {
+  let pids: number[];
   try {
-    return execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
+    pids = execFileSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
   } catch {
     return [];
   }
+  return pids.filter((child) => {
+    try {
+      return !fs.readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('esbuild');
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
 }
 
 (usesPostgres ? describe : describe.skip)('zapflow api --processes 2 (node:cluster)', () => {

@@ -84,6 +84,47 @@ describe('zapflow funnels failed / replay', () => {
     expect(again.stdout).toMatch(/skip .*completed, not failed/);
   }, 180_000);
 
+  it('replays runs the provider refused (401) once the token is fixed: all 20 delivered, nobody twice; while still refused it says so', async () => {
+    if (!f.stack.db.url) return expect(f.stack.db.driver).toBe('pglite');
+    await f.api(
+      'POST',
+      '/api/funnels',
+      funnelDef({
+        name: 'Boas-vindas',
+        trigger: { type: 'button', phrase: 'Quero saber mais' },
+        steps: [{ id: 'welcome', type: 'send', message: { type: 'text', text: 'Boas-vindas, {{name}}!' } }],
+      }),
+    );
+    // An expired token: Evolution refuses every send of this funnel with 401.
+    const expired = f.evolution.server.respondWith((r) => JSON.stringify(r.body ?? '').includes('Boas-vindas'), { status: 401, body: { error: 'Unauthorized' } });
+    const phones = Array.from({ length: 20 }, (_, i) => `55119666${String(i).padStart(5, '0')}`);
+    for (const phone of phones) await f.click(phone, { displayText: 'Quero saber mais' });
+    const failedRuns = async () => (await f.stack.db.db.select().from(funnelRuns)).filter((r) => phones.includes(r.contactKey) && r.status === 'failed');
+    await eventually(async () => (await failedRuns()).length === 20, 60_000, '20 runs refused');
+    expect((await failedRuns())[0]!.error).toMatchObject({ step: 'welcome', type: 'ProviderAuth' });
+    await eventually(async () => {
+      const listed = await runCli(['funnels', 'failed', '--json', '--tenant', f.tenant.tenant.id], env);
+      return listed.stdout.trim().split('\n').filter((l) => phones.some((p) => l.includes(p))).length === 20;
+    }, 20_000, 'visibility lists the 20 refused runs');
+
+    // Replayed while the token is still wrong: they fail again, and the command says which.
+    const one = (await failedRuns())[0]!;
+    const stillRefused = await runCli(['funnels', 'replay', one.id, '--wait', '20s'], env);
+    expect(stillRefused.code).toBe(1);
+    expect(stillRefused.stdout).toContain(`failed again ${one.id} at welcome`);
+    await eventually(async () => (await failedRuns()).length === 20, 20_000, 'the one replayed run failed again');
+
+    expired(); // the operator fixes the token
+    const replay = await runCli(['funnels', 'replay', '--all-failed', '--tenant', f.tenant.tenant.id, '--since', '1h', '--yes', '--json', '--wait', '60s'], env);
+    expect(JSON.parse(replay.stdout)).toMatchObject({ replayed: 20, errors: [], failedAgain: [] });
+    expect(replay.code).toBe(0);
+    await eventually(async () => {
+      const rows = await f.stack.db.db.select().from(funnelRuns);
+      return rows.filter((r) => phones.includes(r.contactKey) && r.status === 'completed').length === 20;
+    }, 60_000, '20 completed runs');
+    for (const phone of phones) expect(f.sentTo(phone).map((s) => s.body.text)).toEqual(['Boas-vindas, Ana Souza!']);
+  }, 240_000);
+
   it('names an unreachable Temporal or database plainly, without a stack trace', async () => {
     const noTemporal = await runCli(['funnels', 'failed'], { ...env, TEMPORAL_ADDRESS: '127.0.0.1:1' });
     expect(noTemporal.code).toBe(1);

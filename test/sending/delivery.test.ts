@@ -104,6 +104,20 @@ describe('delivery', () => {
     expect(row).toMatchObject({ status: 'sent', error: expect.objectContaining({ uncertain: true }) });
   });
 
+  it('treats a gateway 502 or 504 after the request left like a timeout: uncertain, never a plain retry', async () => {
+    for (const [status, phone] of [[502, '5511988880014'], [504, '5511988880024']] as const) {
+      world.evolution.failNext(1, { status }, (r) => JSON.stringify(r.body).includes(phone));
+      const { messageId, outcome } = await sendAndWait(world, evo(phone));
+      expect(outcome).toMatchObject({ status: 'sent' });
+      const attempts = await attemptsOf(world, messageId);
+      expect(attempts.map((a) => [a.outcome, a.duplicateRisk])).toEqual([
+        ['uncertain', false],
+        ['sent', true],
+      ]);
+      expect(attempts[0]!.error).toMatchObject({ status });
+    }
+  });
+
   it('after an unknown outcome, asks a provider that can tell (sandbox) instead of sending again', async () => {
     const sandboxChannel = await addChannel(world.stack.db.db, { tenantId: world.tenant.tenant.id, provider: 'sandbox', externalId: 'sandbox-delivery-test' });
     const real = testProviders(world.stack.db);

@@ -1,4 +1,4 @@
-import { DEFAULT_LOOP_GUARD, observeInbound, type LoopGuardState } from '../../src/domain/loopGuard';
+import { DEFAULT_LOOP_GUARD, observeInbound, observeTrigger, type LoopGuardState } from '../../src/domain/loopGuard';
 
 const policy = DEFAULT_LOOP_GUARD;
 
@@ -63,5 +63,42 @@ describe('loop guard', () => {
   it('treats a mirrored copy of our last message as bot-like', () => {
     const r = observeInbound({ events: [] }, { at: 10_000_000, kind: 'text', text: 'nossa resposta ANTERIOR!', lastOutboundAt: 1, lastOutboundText: 'Nossa resposta anterior' }, policy);
     expect(r.verdict.botLike).toBe(true);
+  });
+});
+
+describe('loop guard on funnel triggers (no AI)', () => {
+  const policy = DEFAULT_LOOP_GUARD;
+  /** Messages 2 s after our answer each; returns the exchange at which the guard tripped (1-based), if any. */
+  const play = (triggers: string[]): number | undefined => {
+    let state: LoopGuardState = { events: [] };
+    let at = 1_700_000_000_000;
+    for (const [i, trigger] of triggers.entries()) {
+      const lastOutboundAt = i === 0 ? undefined : at - 2_000;
+      const r = observeTrigger(state, { at, trigger, lastOutboundAt }, policy);
+      state = r.state;
+      if (r.verdict.trip) return i + 1;
+      at += 3_000;
+    }
+    return undefined;
+  };
+
+  it('trips on a peer bot firing the same keyword funnel again and again, within 5 exchanges', () => {
+    expect(play(Array.from({ length: 20 }, () => 'funnel-oi'))).toBe(5);
+  });
+
+  it('lets a person type several different keywords in a row, each twice', () => {
+    expect(play(['ignore', 'restart', 'parallel', 'cooldown', 'ignore', 'restart', 'parallel', 'cooldown'])).toBeUndefined();
+  });
+
+  it('does not count a repeat that came long after our answer', () => {
+    let state: LoopGuardState = { events: [] };
+    let tripped = false;
+    for (let i = 0; i < 10; i++) {
+      const at = 1_700_000_000_000 + i * 20_000;
+      const r = observeTrigger(state, { at, trigger: 'funnel-oi', lastOutboundAt: at - 15_000 }, policy);
+      state = r.state;
+      tripped ||= Boolean(r.verdict.trip);
+    }
+    expect(tripped).toBe(false);
   });
 });

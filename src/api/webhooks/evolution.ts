@@ -22,7 +22,7 @@ export function evolutionWebhookRouter(deps: { config: Config; ingest: Ingest })
       const raw = rawBody(req);
       const body = parseJsonBody(raw) as Record<string, unknown>;
       const instance = typeof body?.instance === 'string' ? body.instance : undefined;
-      const routed = instance ? await ingest.directory.byExternalId('evolution', instance) : undefined;
+      const routed = instance ? await ingest.directory.byExternalId('evolution', instance, { missTtlMs: config.CHANNEL_MISS_CACHE }) : undefined;
       const presented = presentedCredentials(req);
       const bodyApiKey = typeof body?.apikey === 'string' ? body.apikey : undefined;
       const instanceToken = routed?.channel.credentials.apiKey;

@@ -3,31 +3,31 @@
  * `?token=` or bearer) both authenticates and routes the post, the raw body is always
  * stored, and fields are read through the channel's mapping (settings.lancepilotMapping,
  * defaults in src/ingest/parse/lancepilot.ts): a captured real sample is supported by
- * configuration, not a release.
+ * configuration, not a release. The channel is found by the SHA-256 of the presented token
+ * through an indexed column (one query for all presented tokens; unknown ones remembered
+ * for CHANNEL_MISS_CACHE), and the hashes are compared in constant time.
  */
 import { Router } from 'express';
-import { presentedCredentials } from '../../ingest/auth';
-import type { RoutedChannel } from '../../ingest/channelDirectory';
+import type { Config } from '../../config';
+import { channelForPresentedSecret, presentedCredentials } from '../../ingest/auth';
 import { describeParseError, lancePilotMappingSchema, parseLancePilot } from '../../ingest/parse';
 import type { Ingest } from '../../ingest/service';
 import { acknowledge, parseJsonBody, rawBody, unauthorized } from './common';
 
-export function lancePilotWebhookRouter(deps: { ingest: Ingest }): Router {
+export function lancePilotWebhookRouter(deps: { config: Config; ingest: Ingest }): Router {
   const router = Router();
-  const { ingest } = deps;
+  const { config, ingest } = deps;
 
   router.post(['/webhooks/lancepilot', '/webhooks/lancepilot/:account'], async (req, res, next) => {
     try {
       const presented = presentedCredentials(req);
-      let routed: RoutedChannel | undefined;
-      for (const token of presented.tokens) {
-        routed = await ingest.directory.byCredential('lancepilot', 'webhookSecret', token);
-        if (routed) break;
-      }
       const account = typeof req.params.account === 'string' ? req.params.account : undefined;
-      if (!routed || (account && routed.channel.externalId !== account)) {
-        throw unauthorized('missing or wrong LancePilot webhook token');
-      }
+      const candidates =
+        presented.tokens.length > 0
+          ? await ingest.directory.byCredential('lancepilot', 'webhookSecret', presented.tokens, { missTtlMs: config.CHANNEL_MISS_CACHE })
+          : [];
+      const routed = channelForPresentedSecret(candidates, presented, (c) => !account || c.channel.externalId === account);
+      if (!routed) throw unauthorized('missing or wrong LancePilot webhook token');
       const raw = rawBody(req);
       const body = parseJsonBody(raw);
       const rawText = raw.toString('utf8');

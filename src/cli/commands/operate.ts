@@ -10,7 +10,7 @@ import type { Client } from '@temporalio/client';
 import type { Config } from '../../config';
 import type { DbHandle } from '../../db/client';
 import { parseDuration } from '../../domain/duration';
-import { executeReplay, listFailedRuns, planReplay, type ReplayFrom } from '../../services/funnelReplay';
+import { executeReplay, followReplays, listFailedRuns, planReplay, type ReplayFrom, type ReplayOutcome } from '../../services/funnelReplay';
 import { connectTemporal } from '../../temporal/connect';
 import { replayFiles } from '../../temporal/replay';
 import { WorkflowType } from '../../workflows/definitions';
@@ -92,11 +92,22 @@ export function registerOperateCommands(program: Command, deps: OperateDeps): vo
     .addOption(new Option('--from <point>', 'where the run starts again').choices(['failed-step', 'start']).default('failed-step'))
     .option('--dry-run', 'list what would happen and change nothing')
     .option('--yes', 'do not ask for confirmation')
+    .option('--wait <duration>', 'follow the replayed runs this long: any that fail again are named and the exit status is 1 (0: do not wait)', '30s')
     .option('--json', 'print the summary as one JSON document')
     .action(
       (
         runIds: string[],
-        opts: { allFailed?: boolean; tenant?: string; funnel?: string; since?: string; from: ReplayFrom; dryRun?: boolean; yes?: boolean; json?: boolean },
+        opts: {
+          allFailed?: boolean;
+          tenant?: string;
+          funnel?: string;
+          since?: string;
+          from: ReplayFrom;
+          dryRun?: boolean;
+          yes?: boolean;
+          wait: string;
+          json?: boolean;
+        },
       ) =>
         deps.withDb((db) =>
           withTemporal(deps.config(), async (client) => {
@@ -112,7 +123,17 @@ export function registerOperateCommands(program: Command, deps: OperateDeps): vo
             for (const p of plans) {
               log(p.action === 'replay' ? `${opts.dryRun ? 'would replay' : 'replay'} ${p.runId} from ${p.stepId ?? 'the start'}` : `skip ${p.runId}: ${p.reason}`);
             }
-            const summary = { asked: ids.length, replayed: 0, skipped: plans.filter((p) => p.action === 'skip').map((p) => ({ runId: p.runId, reason: p.reason })), errors: [] as Array<{ runId: string; error: string }>, dryRun: Boolean(opts.dryRun) };
+            const waitMs = parseDuration(opts.wait);
+            if (waitMs === null) throw new CliError(`--wait: "${opts.wait}" is not a duration (e.g. 30s, 2m)`, 2);
+            const summary = {
+              asked: ids.length,
+              replayed: 0,
+              skipped: plans.filter((p) => p.action === 'skip').map((p) => ({ runId: p.runId, reason: p.reason })),
+              errors: [] as Array<{ runId: string; error: string }>,
+              failedAgain: [] as ReplayOutcome['failedAgain'],
+              dryRun: Boolean(opts.dryRun),
+            };
+            const started: typeof toReplay = [];
             if (!opts.dryRun && toReplay.length > 0) {
               const bulk = opts.allFailed || toReplay.length > 1;
               if (bulk && !opts.yes && !(await confirm(`Replay ${toReplay.length} run(s) from ${opts.from}?`))) {
@@ -123,6 +144,7 @@ export function registerOperateCommands(program: Command, deps: OperateDeps): vo
                 try {
                   await executeReplay(client, db.db, plan);
                   summary.replayed++;
+                  started.push(plan);
                 } catch (err) {
                   summary.errors.push({ runId: plan.runId, error: (err as Error).message });
                 }
@@ -130,14 +152,21 @@ export function registerOperateCommands(program: Command, deps: OperateDeps): vo
                 if (bulk) process.stderr.write(`\rreplaying ${done}/${toReplay.length}`);
               }
               if (bulk) process.stderr.write('\n');
+              if (waitMs > 0 && started.length > 0) {
+                const followed = await followReplays(db.db, started, { waitMs });
+                summary.failedAgain = followed.failedAgain;
+                for (const f of followed.failedAgain) log(`failed again ${f.runId}${f.step ? ` at ${f.step}` : ''}: ${f.error ?? 'failed'}`);
+                if (followed.pending.length > 0) log(`${followed.pending.length} run(s) still at their failed step after ${opts.wait}: check them with \`zapflow funnels failed\``);
+              }
             }
             if (opts.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
             else
               log(
                 `${opts.dryRun ? 'dry run: ' : ''}${opts.dryRun ? toReplay.length : summary.replayed} to replay, ${summary.skipped.length} skipped, ${summary.errors.length} error(s)` +
+                  (summary.failedAgain.length > 0 ? `, ${summary.failedAgain.length} failed again` : '') +
                   summary.errors.map((e) => `\n  error ${e.runId}: ${e.error}`).join(''),
               );
-            const complete = opts.dryRun ? summary.skipped.length === 0 : summary.replayed === ids.length;
+            const complete = opts.dryRun ? summary.skipped.length === 0 : summary.replayed === ids.length && summary.failedAgain.length === 0;
             if (!complete) process.exitCode = 1;
           }),
         ),

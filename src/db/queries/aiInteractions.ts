@@ -2,7 +2,7 @@
  * Every AI call zapflow makes for a tenant (ai_interactions): keyed so a retried activity
  * finds the answer it already paid for.
  */
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, gte, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { aiInteractions } from '../schema';
 
@@ -65,3 +65,15 @@ export async function listInteractions(db: Db, params: { tenantId: string; conta
     .limit(params.limit);
 }
 
+
+/**
+ * Tokens (prompt + completion) of a tenant's AI calls created since `since`: what its daily
+ * budget has spent (ai_interactions_tenant_idx serves it).
+ */
+export async function tokensSpentSince(db: Db, params: { tenantId: string; since: Date }): Promise<number> {
+  const [row] = await db
+    .select({ spent: sql<string | null>`sum(coalesce(${aiInteractions.promptTokens}, 0) + coalesce(${aiInteractions.completionTokens}, 0))` })
+    .from(aiInteractions)
+    .where(and(eq(aiInteractions.tenantId, params.tenantId), gte(aiInteractions.createdAt, params.since)));
+  return Number(row?.spent ?? 0);
+}

@@ -1,9 +1,24 @@
-import { and, asc, eq, or, sql } from 'drizzle-orm';
+import { createHash } from 'node:crypto';
+import { and, asc, eq, inArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
-import type { Provider, TenantSettings } from '../../domain/records';
+import type { ChannelCredentialsColumn, Provider, TenantSettings } from '../../domain/records';
 import { channels, tenants } from '../schema';
 
 export type ChannelRow = typeof channels.$inferSelect;
+
+/**
+ * How a webhook credential is found: SHA-256 of its UTF-8 bytes, hex (the migration's backfill
+ * computes the same with PostgreSQL's sha256()). An empty value has no hash: it authenticates nothing.
+ */
+export function credentialHash(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+/** The hashed columns for a channel's credentials: written whenever the credentials are. */
+function credentialHashes(credentials: ChannelCredentialsColumn | undefined): Pick<ChannelRow, 'webhookSecretHash' | 'verifyTokenHash'> {
+  const hashOf = (value: unknown) => (typeof value === 'string' && value !== '' ? credentialHash(value) : null);
+  return { webhookSecretHash: hashOf(credentials?.webhookSecret), verifyTokenHash: hashOf(credentials?.verifyToken) };
+}
 
 export async function getChannelById(db: Db, params: { channelId: string }): Promise<ChannelRow | undefined> {
   const [row] = await db.select().from(channels).where(eq(channels.id, params.channelId)).limit(1);
@@ -84,15 +99,26 @@ export async function findRoutedChannel(db: Db, params: { provider: Provider; ex
   return row;
 }
 
-/** The channel of `provider` whose credential `field` has this value. */
-export async function findRoutedChannelByCredential(
+/** The channels of `provider` with any of these external ids, in one query. */
+export async function findRoutedChannels(db: Db, params: { provider: Provider; externalIds: string[] }): Promise<RoutedChannel[]> {
+  if (params.externalIds.length === 0) return [];
+  return selectRouted(db).where(and(eq(channels.provider, params.provider), inArray(channels.externalId, params.externalIds)));
+}
+
+/**
+ * The channels of `provider` whose credential `field` hashes (credentialHash) to one of
+ * `hashes`, through the index on the hash column: no credential value is read in SQL.
+ */
+export async function findRoutedChannelsByCredentialHash(
   db: Db,
-  params: { provider: Provider; field: 'webhookSecret' | 'verifyToken'; value: string },
-): Promise<RoutedChannel | undefined> {
-  const [row] = await selectRouted(db)
-    .where(and(eq(channels.provider, params.provider), sql`${channels.credentials}->>${params.field} = ${params.value}`))
-    .limit(1);
-  return row;
+  params: { provider: Provider; field: 'webhookSecret' | 'verifyToken'; hashes: string[] },
+): Promise<RoutedChannel[]> {
+  if (params.hashes.length === 0) return [];
+  const column = params.field === 'webhookSecret' ? channels.webhookSecretHash : channels.verifyTokenHash;
+  return selectRouted(db)
+    .where(and(eq(channels.provider, params.provider), inArray(column, params.hashes)))
+    .orderBy(asc(channels.createdAt))
+    .limit(100);
 }
 
 export async function listRoutedChannels(db: Db, params: { provider: Provider }): Promise<RoutedChannel[]> {
@@ -105,7 +131,11 @@ export async function insertChannel(
   db: Db,
   values: Pick<typeof channels.$inferInsert, 'tenantId' | 'provider' | 'externalId' | 'name' | 'baseUrl' | 'credentials' | 'settings'>,
 ): Promise<ChannelRow | undefined> {
-  const [row] = await db.insert(channels).values(values).onConflictDoNothing().returning();
+  const [row] = await db
+    .insert(channels)
+    .values({ ...values, ...credentialHashes(values.credentials) })
+    .onConflictDoNothing()
+    .returning();
   return row;
 }
 
@@ -133,9 +163,10 @@ export async function changeChannel(
     const [row, another] = await tx.select().from(channels).where(which).limit(2).for('update');
     if (!row) return { outcome: 'not_found' as const };
     if (another) return { outcome: 'ambiguous' as const };
+    const change = params.change(row);
     const [updated] = await tx
       .update(channels)
-      .set({ ...params.change(row), updatedAt: sql`now()` })
+      .set({ ...change, ...(change.credentials !== undefined ? credentialHashes(change.credentials) : {}), updatedAt: sql`now()` })
       .where(eq(channels.id, row.id))
       .returning();
     return { outcome: 'updated' as const, row: updated };

@@ -182,6 +182,31 @@ export async function removeOwnEcho(db: Db, params: { channelId: string; provide
   return rows.length > 0;
 }
 
+/**
+ * An operator's replay of a send that was refused or given up (the row is failed): the
+ * provider never took it, so the same key may try again. Reopened only when no attempt may
+ * have gone out (none sent, recovered or uncertain): a send of unknown outcome never repeats.
+ * The row goes back to queued and a `reopened` attempt marks where its transient failures
+ * count from. Only rows that failed before `failedBefore` (the replay's start), so a send that
+ * fails again during the replay stays failed. True when it was reopened.
+ */
+export async function reopenRefusedSend(db: Db, params: { messageId: string; failedBefore: Date }): Promise<boolean> {
+  const [row] = await queryPrepared<{ reopened: boolean }>(db, REOPEN_REFUSED_SEND, [params.messageId, params.failedBefore.toISOString()]);
+  return Boolean(row?.reopened);
+}
+
+const REOPEN_REFUSED_SEND = `
+with m as (
+  update messages set status = 'queued', error = null, failed_at = null, updated_at = now()
+   where id = $1::uuid and status = 'failed' and failed_at < $2::timestamptz and provider_message_id is null
+     and not exists (select 1 from message_attempts a where a.message_id = $1::uuid and a.outcome in ('sent', 'recovered', 'uncertain'))
+  returning id
+), marker as (
+  insert into message_attempts (message_id, attempt, finished_at, outcome)
+  select m.id, coalesce((select max(attempt) from message_attempts where message_id = $1::uuid), 0) + 1, now(), 'reopened' from m
+)
+select exists (select 1 from m) as reopened`;
+
 /** The message row of an idempotency key (a schedule's, an API send's), if one was opened. */
 export async function messageIdByIdempotencyKey(db: Db, params: { idempotencyKey: string }): Promise<string | undefined> {
   const [row] = await db.select({ id: messages.id }).from(messages).where(eq(messages.idempotencyKey, params.idempotencyKey));
@@ -283,7 +308,9 @@ with ${COUNT_QUOTA}, quota_ok as (
   select 1 from quota_ok where ok and (not $5::boolean or exists (select 1 from pace))
 ), prev as (
   select coalesce(max(attempt), 0) as n,
-         count(*) filter (where outcome in ('retry', 'uncertain')) as failures,
+         -- transient failures since the send was last reopened by a replay (reopenRefusedSend)
+         count(*) filter (where outcome in ('retry', 'uncertain')
+           and attempt > coalesce((select max(attempt) from message_attempts where message_id = $2::uuid and outcome = 'reopened'), 0)) as failures,
          coalesce(bool_or(outcome = 'uncertain'), false) as uncertain,
          coalesce(bool_or(finished_at is null and started_at > now() - $3::float8 ${MS}), false) as busy,
          coalesce(bool_or(finished_at is null and started_at <= now() - $3::float8 ${MS}), false) as lost

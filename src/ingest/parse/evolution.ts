@@ -15,6 +15,7 @@ import type {
   ParsedWebhook,
 } from '../../domain/events';
 import { digitsOf } from '../../domain/phone';
+import { capTexts, checkTimestamp } from './limits';
 
 // ─── event names ─────────────────────────────────────────────────────────────────────────
 
@@ -494,7 +495,8 @@ function readContent(c: Content): ContentFields {
 
 // ─── event builders ──────────────────────────────────────────────────────────────────────
 
-function messageEvent(d: MessageData, env: Envelope, origin: 'upsert' | 'send'): MessageEvent {
+/** `at`: where `d` sits in the body (`['data']` or `['data', i]`), for error paths; `now`: time of receipt. */
+function messageEvent(d: MessageData, env: Envelope, origin: 'upsert' | 'send', at: PropertyKey[], now: number): MessageEvent {
   const key = d.key;
   const fromMe = origin === 'send' || toBool(key.fromMe);
   const direction: MessageEvent['direction'] = fromMe ? 'outbound' : 'inbound';
@@ -530,10 +532,17 @@ function messageEvent(d: MessageData, env: Envelope, origin: 'upsert' | 'send'):
   const replyTo = nonEmpty(d.contextInfo?.stanzaId) ?? nonEmpty(innerContext?.stanzaId);
   const adReply = d.contextInfo?.externalAdReply ?? innerContext?.externalAdReply;
 
+  // Out-of-range times (before WhatsApp existed, or days ahead) are refused with their path.
+  const fromMessage = secondsToMs(d.messageTimestamp);
+  const fromEnvelope = fromMessage === undefined && env.date_time ? Date.parse(env.date_time) : NaN;
   const timestamp =
-    secondsToMs(d.messageTimestamp) ?? (env.date_time ? Date.parse(env.date_time) : NaN);
+    fromMessage !== undefined
+      ? checkTimestamp(fromMessage, [...at, 'messageTimestamp'], now)
+      : Number.isFinite(fromEnvelope)
+        ? checkTimestamp(fromEnvelope, ['date_time'], now)
+        : NaN;
 
-  return clean({
+  return capTexts(clean({
     kind: 'message' as const,
     providerMessageId: key.id,
     direction,
@@ -546,7 +555,7 @@ function messageEvent(d: MessageData, env: Envelope, origin: 'upsert' | 'send'):
     ...clean(fields),
     replyTo,
     referral: adReply && Object.keys(adReply).length > 0 ? adReply : undefined,
-  });
+  }));
 }
 
 /** Baileys status names and numbers (§1.7). */
@@ -595,7 +604,9 @@ export interface EvolutionParseOptions {
 /**
  * Parse one Evolution webhook POST. `eventType` is the canonical dotted event name (also
  * for the UPPER_SNAKE spelling); every item's channel key is the `instance` name.
- * @throws ZodError when the envelope or an event's required fields are missing/invalid.
+ * Texts longer than WhatsApp's 65,536 characters are cut there (`truncated: true`).
+ * @throws ZodError when the envelope or an event's required fields are missing/invalid, or
+ *   a message's time is out of range (before 2009, or more than a day after receipt).
  */
 export function parseEvolution(body: unknown, options: EvolutionParseOptions = {}): ParsedWebhook {
   const env = parseAt(envelopeSchema, body, []);
@@ -606,6 +617,8 @@ export function parseEvolution(body: unknown, options: EvolutionParseOptions = {
     eventType,
     items: events.map((event) => ({ channelKey, event })),
   });
+  /** Where each element of `data` sits in the body. */
+  const pathOf = (i: number): PropertyKey[] => (Array.isArray(env.data) ? ['data', i] : ['data']);
   const list = <T>(schema: z.ZodType<T>): T[] =>
     Array.isArray(env.data)
       ? env.data.map((d, i) => parseAt(schema, d, ['data', i]))
@@ -613,9 +626,9 @@ export function parseEvolution(body: unknown, options: EvolutionParseOptions = {
 
   switch (eventType) {
     case 'messages.upsert':
-      return items(list(messageDataSchema).map((d) => messageEvent(d, env, 'upsert')));
+      return items(list(messageDataSchema).map((d, i) => messageEvent(d, env, 'upsert', pathOf(i), receivedAt)));
     case 'send.message':
-      return items(list(messageDataSchema).map((d) => messageEvent(d, env, 'send')));
+      return items(list(messageDataSchema).map((d, i) => messageEvent(d, env, 'send', pathOf(i), receivedAt)));
     case 'messages.update':
       return items(list(updateItemSchema).map((u) => updateEvent(u, receivedAt)));
     case 'connection.update': {

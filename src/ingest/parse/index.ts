@@ -10,7 +10,8 @@ export {
   evolutionStatus,
   type EvolutionParseOptions,
 } from './evolution';
-export { parseMeta } from './meta';
+export { parseMeta, type MetaParseOptions } from './meta';
+export { MAX_TEXT_CHARS } from './limits';
 export {
   parseLancePilot,
   lancePilotMappingSchema,

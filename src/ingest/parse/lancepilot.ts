@@ -17,6 +17,7 @@
 import { z } from 'zod';
 import type { ContactIdentity, DeliveryStatus, InboundType, MessageEvent, NormalisedEvent, ParsedWebhook } from '../../domain/events';
 import { digitsOf } from '../../domain/phone';
+import { capTexts, checkTimestamp } from './limits';
 import { parseMeta } from './meta';
 
 // ─── mapping ─────────────────────────────────────────────────────────────────────────────
@@ -294,8 +295,10 @@ export interface LancePilotParseOptions {
  * an `UnknownEvent`. A status event without a status field takes it from the event name's
  * last segment (`message.delivered` → delivered). `eventType` of the result is the event
  * name, or `message`/`status`/`unknown` when the body has none.
- * @throws ZodError for a non-object body, an invalid mapping, or a message/status event
- *   without its id (path = the field's first candidate path).
+ * Texts longer than WhatsApp's 65,536 characters are cut there (`truncated: true`).
+ * @throws ZodError for a non-object body, an invalid mapping, a message/status event
+ *   without its id (path = the field's first candidate path), or a time out of range
+ *   (before 2009, or more than a day after receipt; path = where it was found).
  */
 export function parseLancePilot(
   body: unknown,
@@ -303,14 +306,15 @@ export function parseLancePilot(
   options: LancePilotParseOptions = {},
 ): ParsedWebhook {
   const root = z.record(z.string(), z.unknown()).parse(body);
+  const metaOptions = options.receivedAt !== undefined ? { receivedAt: options.receivedAt } : {};
 
-  if (root.object === 'whatsapp_business_account') return parseMeta(root);
+  if (root.object === 'whatsapp_business_account') return parseMeta(root, metaOptions);
   if (isObject(root.data) && root.data.object === 'whatsapp_business_account') {
-    return delegate(['data'], 0, () => parseMeta(root.data));
+    return delegate(['data'], 0, () => parseMeta(root.data, metaOptions));
   }
   if (metaValueShape(root)) {
     const wrapped = { object: 'whatsapp_business_account', entry: [{ changes: [{ field: 'messages', value: root }] }] };
-    return delegate([], 5, () => parseMeta(wrapped));
+    return delegate([], 5, () => parseMeta(wrapped, metaOptions));
   }
 
   const m = lancePilotMappingSchema.parse({ ...defaultLancePilotMapping, ...mapping });
@@ -318,9 +322,12 @@ export function parseLancePilot(
   const eventName = pick(root, m.eventType)?.value;
   const channelKey = pick(root, m.account)?.value ?? null;
   const isIn = (list: string[]) => eventName !== undefined && list.some((e) => squash(e) === squash(eventName));
+  /** The mapped time; none (or unreadable): the time of receipt; out of range: refused with its path. */
   const timestampOf = (): number => {
-    const raw = pick(root, m.timestamp)?.value;
-    return (raw !== undefined ? toMs(raw, m.timestampUnit) : undefined) ?? receivedAt;
+    const found = pick(root, m.timestamp);
+    const ms = found !== undefined ? toMs(found.value, m.timestampUnit) : undefined;
+    if (ms === undefined || found === undefined) return receivedAt;
+    return checkTimestamp(ms, found.path.split('.').map((seg) => (/^\d+$/.test(seg) ? Number(seg) : seg)), receivedAt);
   };
   const result = (kind: string, event: NormalisedEvent): ParsedWebhook => ({
     eventType: eventName ?? kind,
@@ -369,7 +376,7 @@ export function parseLancePilot(
       ...(text !== undefined && { text }),
       ...(button && { button }),
     };
-    return result('message', event);
+    return result('message', capTexts(event));
   }
 
   return result('unknown', { kind: 'unknown', eventType: eventName ?? 'unknown' });

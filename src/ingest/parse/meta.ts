@@ -16,6 +16,7 @@ import type {
   StatusEvent,
 } from '../../domain/events';
 import { digitsOf } from '../../domain/phone';
+import { capTexts, checkTimestamp } from './limits';
 
 // ─── schemas ─────────────────────────────────────────────────────────────────────────────
 
@@ -255,25 +256,26 @@ function readContent(msg: MetaMessage): ContentFields {
   }
 }
 
-function messageEvent(msg: MetaMessage, contacts: MetaContact[]): MessageEvent {
+/** `at`: the message's path in the body, for errors; `now`: time of receipt. */
+function messageEvent(msg: MetaMessage, contacts: MetaContact[], at: PropertyKey[], now: number): MessageEvent {
   const c = contactFor(msg, contacts);
   const contact: ContactIdentity = clean({
     phone: nonEmpty(msg.from) ?? nonEmpty(c?.wa_id),
     userId: nonEmpty(msg.from_user_id) ?? nonEmpty(c?.user_id),
     name: nonEmpty(c?.profile?.name),
   });
-  return clean({
+  return capTexts(clean({
     kind: 'message' as const,
     providerMessageId: msg.id,
     direction: 'inbound' as const,
     author: 'contact' as const,
     chatType: 'direct' as const,
     contact,
-    timestamp: secondsToMs(msg.timestamp),
+    timestamp: checkTimestamp(secondsToMs(msg.timestamp), [...at, 'timestamp'], now),
     ...clean(readContent(msg)),
     replyTo: nonEmpty(msg.context?.id),
     referral: msg.referral ?? undefined,
-  });
+  }));
 }
 
 const STATUSES: Record<string, DeliveryStatus> = {
@@ -284,7 +286,7 @@ const STATUSES: Record<string, DeliveryStatus> = {
   failed: 'failed',
 };
 
-function statusEvent(s: MetaStatus): StatusEvent | NormalisedEvent {
+function statusEvent(s: MetaStatus, at: PropertyKey[], now: number): StatusEvent | NormalisedEvent {
   const status = STATUSES[s.status.toLowerCase()];
   // e.g. the retired `deleted` status: not a delivery tick.
   if (!status) return { kind: 'unknown', eventType: `statuses.${s.status}` };
@@ -293,7 +295,7 @@ function statusEvent(s: MetaStatus): StatusEvent | NormalisedEvent {
     kind: 'status' as const,
     providerMessageId: s.id,
     status,
-    timestamp: secondsToMs(s.timestamp),
+    timestamp: checkTimestamp(secondsToMs(s.timestamp), [...at, 'timestamp'], now),
     recipient: nonEmpty(s.recipient_id) ?? nonEmpty(s.recipient_user_id),
     error: err
       ? clean({
@@ -308,6 +310,11 @@ function statusEvent(s: MetaStatus): StatusEvent | NormalisedEvent {
 
 // ─── entry point ─────────────────────────────────────────────────────────────────────────
 
+export interface MetaParseOptions {
+  /** Time the webhook was received (epoch ms): message times more than a day after it are refused. */
+  receivedAt?: number;
+}
+
 /**
  * Parse one Meta webhook POST.
  *
@@ -320,10 +327,14 @@ function statusEvent(s: MetaStatus): StatusEvent | NormalisedEvent {
  * (eventType = the field, channel key = `value.metadata.phone_number_id` when present,
  * else null), and one `UnknownEvent` (`messages`) for a `messages` change with neither
  * messages nor statuses (e.g. only `errors`).
- * @throws ZodError when the envelope or a message/status lacks a required field.
+ *
+ * Texts longer than WhatsApp's 65,536 characters are cut there (`truncated: true`).
+ * @throws ZodError when the envelope or a message/status lacks a required field, or its
+ *   time is out of range (before 2009, or more than a day after receipt).
  */
-export function parseMeta(body: unknown): ParsedWebhook {
+export function parseMeta(body: unknown, options: MetaParseOptions = {}): ParsedWebhook {
   const env = parseAt(envelopeSchema, body, []);
+  const now = options.receivedAt ?? Date.now();
   const fields: string[] = [];
   const items: ParsedWebhook['items'] = [];
 
@@ -342,8 +353,8 @@ export function parseMeta(body: unknown): ParsedWebhook {
       const contacts = (value.contacts ?? []);
       const messages = (value.messages ?? []).map((m, i) => parseAt(messageSchema, m, [...at, 'messages', i]));
       const statuses = (value.statuses ?? []).map((s, i) => parseAt(statusSchema, s, [...at, 'statuses', i]));
-      for (const m of messages) items.push({ channelKey, event: messageEvent(m, contacts) });
-      for (const s of statuses) items.push({ channelKey, event: statusEvent(s) });
+      messages.forEach((m, i) => items.push({ channelKey, event: messageEvent(m, contacts, [...at, 'messages', i], now) }));
+      statuses.forEach((s, i) => items.push({ channelKey, event: statusEvent(s, [...at, 'statuses', i], now) }));
       if (messages.length === 0 && statuses.length === 0) {
         items.push({ channelKey, event: { kind: 'unknown', eventType: 'messages' } });
       }
