@@ -64,6 +64,11 @@ export const configSchema = z.object({
    * embedded default generates DATA_DIR/secret.key (read by the server and the CLI alike).
    */
   ZAPFLOW_SECRET_KEY: optionalString,
+  /** During a key rotation: the keys rows may still be sealed with (base64, comma separated). */
+  ZAPFLOW_SECRET_KEYS_PREVIOUS: z
+    .string()
+    .default('')
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean)),
 
   META_APP_SECRET: optionalString,
   META_VERIFY_TOKEN: optionalString,
@@ -284,6 +289,15 @@ export const configSchema = z.object({
   RETENTION_IDEMPOTENCY_KEYS: duration('72h'),
   /** Rows deleted per statement: short transactions that never hold a hot table for long. */
   RETENTION_BATCH: z.coerce.number().int().min(1).default(5_000),
+  /**
+   * When the retention schedule (Temporal Schedule `zapflow-retention`, created or updated by
+   * every worker at start) runs: a cron expression in UTC, once a day by default (03:30 in
+   * São Paulo, a quiet hour).
+   */
+  RETENTION_CRON: z
+    .string()
+    .regex(/^\S+( \S+){4}$/, 'a cron expression of five fields (minute hour day month weekday), in UTC')
+    .default('30 6 * * *'),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -62,9 +62,11 @@ export const httpRequests = new Counter({
 /** Gauges whose value is read at scrape time. */
 export function registerStateGauges(read: {
   dispatchBacklog: () => Promise<number>;
+  /** Dead letters: messages given up after DISPATCH_MAX_ATTEMPTS refused dispatches. */
+  deadLetters: () => Promise<number>;
   funnelRunsByStatus: () => Promise<Array<{ status: string; count: number }>>;
 }): void {
-  for (const name of ['zapflow_dispatch_backlog', 'zapflow_funnel_runs']) registry.removeSingleMetric(name);
+  for (const name of ['zapflow_dispatch_backlog', 'zapflow_dispatch_dead', 'zapflow_funnel_runs']) registry.removeSingleMetric(name);
   new Gauge({
     name: 'zapflow_dispatch_backlog',
     help: 'Inbound messages stored but not yet handed to their contact workflow',
@@ -72,6 +74,15 @@ export function registerStateGauges(read: {
     aggregator: 'max', // every API process reads the same table: summing would count it N times
     async collect() {
       this.set(await read.dispatchBacklog());
+    },
+  });
+  new Gauge({
+    name: 'zapflow_dispatch_dead',
+    help: 'Inbound messages dead after DISPATCH_MAX_ATTEMPTS refused dispatches, until `zapflow events retry` requeues them',
+    registers: [registry],
+    aggregator: 'max',
+    async collect() {
+      this.set(await read.deadLetters());
     },
   });
   new Gauge({

@@ -1,6 +1,7 @@
 import { createContactActivities } from './contact';
 import { createConversationActivities } from './conversation';
 import { createFunnelActivities } from './funnels';
+import { createRetentionActivities } from './retention';
 import { createSendingActivities } from './sending';
 import type { ActivityDeps } from './deps';
 
@@ -16,6 +17,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createFunnelActivities(deps),
     ...createSendingActivities(deps),
     ...createConversationActivities(deps),
+    ...createRetentionActivities(deps),
   };
 }
 

@@ -4,7 +4,8 @@
  * Without ADMIN_API_KEY the admin routes do not exist. The key is checked before the body is
  * read; a wrong one counts against its address's failed authentications (429 over the limit).
  */
-import express, { Router, type RequestHandler } from 'express';
+import { jsonBody } from './jsonBody';
+import { Router, type RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Db } from '../db/client';
 import { getTenant, listApiKeys, listTenants } from '../db/queries/tenants';
@@ -47,7 +48,7 @@ export function adminRouter(deps: AdminDeps): Router {
       if (presented && safeEqual(presented, adminKey)) return next();
       void failures(req, res, (err?: unknown) => next(err ?? new ApiError('unauthorized', 'admin key required')));
     },
-    express.json({ limit: deps.bodyLimit }),
+    ...jsonBody(deps.bodyLimit),
   );
 
   router.post(

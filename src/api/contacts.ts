@@ -9,7 +9,7 @@ import type { Client } from '@temporalio/client';
 import type { Db } from '../db/client';
 import { parseDuration } from '../domain/duration';
 import { phoneFromClient } from '../domain/phone';
-import { aiStatus } from '../services/ai';
+import { aiStatus, allowedAiModels } from '../services/ai';
 import type { Config } from '../config';
 import { listInteractions } from '../db/queries/aiInteractions';
 import { addKnowledge, deleteKnowledge, listKnowledge, searchKnowledge } from '../db/queries/knowledge';
@@ -55,7 +55,7 @@ function contactKeyOf(req: Request): string {
 
 export function contactsRouter(deps: { db: Db; temporal: Client; config: Config }): Router {
   const router = Router();
-  const service = new ConversationService(deps.db, deps.temporal);
+  const service = new ConversationService(deps.db, deps.temporal, allowedAiModels(deps.config));
 
   // ─── handover ───
   router.post(

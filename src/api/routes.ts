@@ -1,4 +1,5 @@
-import express, { Router } from 'express';
+import { Router } from 'express';
+import { jsonBody } from './jsonBody';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
@@ -42,7 +43,7 @@ export function buildRouters(deps: RouteDeps): Router[] {
     '/api',
     requireTenant({ db: deps.db, cache: keyCache, failures }),
     tenantRateLimit({ windowMs: config.RATE_LIMIT_WINDOW, limit: config.RATE_LIMIT_MAX }),
-    express.json({ limit: config.BODY_LIMIT }),
+    ...jsonBody(config.BODY_LIMIT),
   );
   for (const router of tenantRouters(deps)) api.use('/api', router);
   const admin = adminRouter({

@@ -2,6 +2,8 @@
  * The `zapflow` command. A thin commander app: `noun verb` commands, options validated,
  * `--json` prints exactly one JSON document, errors are one line (stack with --verbose).
  */
+import { registerSecretsCommands } from './commands/secrets';
+import { FROM_FILE_OR_STDIN, resolveSecretOptions } from './secretOptions';
 import fs from 'node:fs';
 import { Command, Option } from 'commander';
 import { ZodError } from 'zod';
@@ -10,8 +12,9 @@ import { logger } from '../log';
 import { openDatabase } from '../runtime';
 import { addChannel, ChannelConflict, ChannelNotFound, listChannels, updateChannel } from '../services/channels';
 import { createApiKey, createTenant, revokeApiKey } from '../services/tenants';
-import { PROVIDERS, WEBHOOK_EVENT_STATUSES, type WebhookEventStatus } from '../domain/records';
+import { PROVIDERS, WEBHOOK_EVENT_STATUSES, type Provider, type WebhookEventStatus } from '../domain/records';
 import { listWebhookEvents } from '../db/queries/events';
+import { retryDeadEvents } from '../services/deadLetters';
 import { parseDuration } from '../domain/duration';
 import { zodIssues } from '../api/errors';
 import { runApi, runDev, runWorkerProcess, runDispatcherProcess } from './commands/serve';
@@ -124,16 +127,17 @@ export function buildProgram(): Command {
     .requiredOption('--external-id <id>', 'Evolution instance name, Meta phone_number_id or LancePilot account')
     .option('--name <name>', 'display name')
     .option('--base-url <url>', 'provider base URL (default: the public one; required for evolution)')
-    .option('--api-key <key>', 'Evolution apikey')
-    .option('--webhook-secret <secret>', 'secret Evolution/LancePilot send with webhooks (header or ?token=)')
-    .option('--app-secret <secret>', 'Meta app secret (X-Hub-Signature-256)')
-    .option('--verify-token <token>', 'Meta webhook verify token')
-    .option('--access-token <token>', 'Meta / LancePilot access token')
+    .option('--api-key <key>', 'Evolution apikey ' + FROM_FILE_OR_STDIN)
+    .option('--webhook-secret <secret>', 'secret Evolution/LancePilot send with webhooks (header or ?token=) ' + FROM_FILE_OR_STDIN)
+    .option('--app-secret <secret>', 'Meta app secret (X-Hub-Signature-256) ' + FROM_FILE_OR_STDIN)
+    .option('--verify-token <token>', 'Meta webhook verify token ' + FROM_FILE_OR_STDIN)
+    .option('--access-token <token>', 'Meta / LancePilot access token ' + FROM_FILE_OR_STDIN)
     .option('--workspace-id <id>', 'LancePilot workspace id')
     .option('--allow-groups', 'let group messages trigger automation')
     .option('--json', 'print one JSON document')
-    .action((opts: Record<string, string | boolean | undefined>) =>
+    .action((given: Record<string, string | boolean | undefined>) =>
       withDb(async (db) => {
+        const opts = resolveSecretOptions(given);
         await db.migrate();
         const channel = await addChannel(db.db, {
           tenantId: String(opts.tenant),
@@ -175,19 +179,20 @@ export function buildProgram(): Command {
     .argument('<channel>', 'channel id or external id (instance name, phone_number_id, account)')
     .option('--name <name>', 'display name')
     .option('--base-url <url>', 'provider base URL')
-    .option('--api-key <key>', 'Evolution apikey')
-    .option('--webhook-secret <secret>', 'secret Evolution/LancePilot send with webhooks')
-    .option('--app-secret <secret>', 'Meta app secret')
-    .option('--verify-token <token>', 'Meta webhook verify token')
-    .option('--access-token <token>', 'Meta / LancePilot access token')
+    .option('--api-key <key>', 'Evolution apikey ' + FROM_FILE_OR_STDIN)
+    .option('--webhook-secret <secret>', 'secret Evolution/LancePilot send with webhooks ' + FROM_FILE_OR_STDIN)
+    .option('--app-secret <secret>', 'Meta app secret ' + FROM_FILE_OR_STDIN)
+    .option('--verify-token <token>', 'Meta webhook verify token ' + FROM_FILE_OR_STDIN)
+    .option('--access-token <token>', 'Meta / LancePilot access token ' + FROM_FILE_OR_STDIN)
     .option('--workspace-id <id>', 'LancePilot workspace id')
     .option('--allow-groups', 'let group messages trigger automation')
     .option('--no-allow-groups', 'group messages trigger nothing')
     .option('--lancepilot-mapping <json>', 'LancePilot webhook field mapping, as JSON or @file (merged; "null" removes it)')
     .option('--send-limits <json>', '{"perMinute","perHour","perDay","minGapMs","jitterMs"} for this channel (merged; "null" removes)')
     .option('--json', 'print one JSON document')
-    .action((channel: string, opts: Record<string, string | boolean | undefined>) =>
+    .action((channel: string, given: Record<string, string | boolean | undefined>) =>
       withDb(async (db) => {
+        const opts = resolveSecretOptions(given);
         const parseJsonOption = (flag: string, value: string | boolean | undefined) => {
           if (typeof value !== 'string') return undefined;
           const text = value.startsWith('@') ? fs.readFileSync(value.slice(1), 'utf8') : value;
@@ -206,6 +211,7 @@ export function buildProgram(): Command {
       }),
     );
   registerOperateCommands(program, { config, withDb });
+  registerSecretsCommands(program, { withDb });
 
   const events = program.command('events').description('inspect stored webhook events');
   events
@@ -234,6 +240,40 @@ export function buildProgram(): Command {
             rows.map((r) => ({ ...r, error: r.error ? `${r.error.path ? `${r.error.path}: ` : ''}${r.error.message}` : '' })),
             ['id', 'receivedAt', 'provider', 'status', 'eventType', 'channelKey', 'tenantId', 'error'],
           );
+      }),
+    );
+  events
+    .command('retry')
+    .description('requeue dead events: their messages go back to the dispatcher with fresh attempt counters')
+    .argument('[eventIds...]', 'ids of dead events (see `events list --status dead`)')
+    .option('--all-dead', 'every dead event matching --provider and --since')
+    .addOption(new Option('--provider <provider>', 'with --all-dead: only this provider').choices([...PROVIDERS]))
+    .option('--since <duration>', 'with --all-dead: only events received within this duration (e.g. 24h)')
+    .option('--dry-run', 'list what would be requeued and change nothing')
+    .option('--json', 'print one JSON document')
+    .action((eventIds: string[], opts: { allDead?: boolean; provider?: Provider; since?: string; dryRun?: boolean; json?: boolean }) =>
+      withDb(async (db) => {
+        if (!opts.allDead && eventIds.length === 0) throw new CliError('name event ids or use --all-dead', 2);
+        if (opts.allDead && eventIds.length > 0) throw new CliError('give event ids or --all-dead, not both', 2);
+        if (!opts.allDead && (opts.provider || opts.since)) throw new CliError('--provider and --since go with --all-dead', 2);
+        const ids = eventIds.map(Number);
+        const bad = eventIds.filter((_, i) => !Number.isSafeInteger(ids[i]) || ids[i] < 1);
+        if (bad.length > 0) throw new CliError(`not event ids: ${bad.join(', ')}`, 2);
+        const sinceMs = opts.since ? parseDuration(opts.since) : undefined;
+        if (sinceMs === null) throw new CliError(`--since: "${opts.since}" is not a duration (e.g. 30m, 24h, 7d)`, 2);
+        const dryRun = Boolean(opts.dryRun);
+        const outcome = opts.allDead
+          ? await retryDeadEvents(db.db, { allDead: true, provider: opts.provider, since: sinceMs !== undefined ? new Date(Date.now() - sinceMs) : undefined, dryRun })
+          : await retryDeadEvents(db.db, { eventIds: ids, dryRun });
+        if (opts.json) printJson(outcome);
+        else {
+          for (const r of outcome.requeued) process.stdout.write(`${dryRun ? 'would requeue' : 'requeued'} event ${r.eventId} (${r.messages} message${r.messages === 1 ? '' : 's'})\n`);
+          for (const r of outcome.notRequeued) process.stdout.write(`not requeued: event ${r.eventId}: ${r.reason}\n`);
+        }
+        const count = `${outcome.requeued.length} event(s) ${dryRun ? 'would be ' : ''}requeued`;
+        if (outcome.requeued.length === 0 && outcome.notRequeued.length === 0) throw new CliError('no dead events matched', 1);
+        if (outcome.notRequeued.length > 0) throw new CliError(`${count}, ${outcome.notRequeued.length} could not be`, 1);
+        if (!opts.json) process.stdout.write(`${count}; the dispatcher takes them on its next scan\n`);
       }),
     );
   return program;

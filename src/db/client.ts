@@ -3,6 +3,9 @@ import path from 'node:path';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import { sql } from 'drizzle-orm';
 import * as schema from './schema';
+import { credentialFields, isSealed } from './credentials';
+import { resealChannelCredentials } from './queries/channels';
+import { logger } from '../log';
 
 export type Schema = typeof schema;
 /** The drizzle database, whichever driver is underneath (postgres.js or PGlite). */
@@ -18,6 +21,15 @@ export interface DbHandle {
   /** LISTEN on a channel; resolves once listening, with a function that stops. */
   listen: (channel: string, onPayload: (payload: string) => void) => Promise<() => Promise<void>>;
   close: () => Promise<void>;
+}
+
+/**
+ * The data step of every migration: channel credentials stored in plaintext (rows from before
+ * sealing, or written by an older release) are sealed under the current key.
+ */
+async function sealPlaintextCredentials(db: Db): Promise<void> {
+  const sealed = await resealChannelCredentials(db, { needsResealing: (value) => !isSealed(value) && credentialFields(value).length > 0 });
+  if (sealed > 0) logger.info({ channels: sealed }, 'sealed plaintext channel credentials');
 }
 
 export const MIGRATIONS_FOLDER = path.resolve(__dirname, '../../drizzle');
@@ -48,7 +60,10 @@ export async function openDb(options: OpenDbOptions): Promise<DbHandle> {
     return {
       db: db as unknown as Db,
       driver: 'postgres',
-      migrate: () => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }),
+      migrate: async () => {
+        await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+        await sealPlaintextCredentials(db);
+      },
       ping: async () => {
         await client`select 1`;
       },
@@ -70,7 +85,10 @@ export async function openDb(options: OpenDbOptions): Promise<DbHandle> {
   return {
     db: db as unknown as Db,
     driver: 'pglite',
-    migrate: () => migrate(db, { migrationsFolder: MIGRATIONS_FOLDER }),
+    migrate: async () => {
+      await migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+      await sealPlaintextCredentials(db);
+    },
     ping: async () => {
       await db.execute(sql`select 1`);
     },

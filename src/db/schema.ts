@@ -25,10 +25,10 @@ import {
   PROVIDERS,
   SCHEDULE_STATUSES,
   WEBHOOK_EVENT_STATUSES,
-  type ChannelCredentialsColumn,
   type ChannelSettings,
   type TenantSettings,
 } from '../domain/records';
+import type { StoredCredentials } from './credentials';
 
 const createdAt = () => timestamp('created_at', { withTimezone: true }).notNull().defaultNow();
 const updatedAt = () => timestamp('updated_at', { withTimezone: true }).notNull().defaultNow();
@@ -73,7 +73,8 @@ export const channels = pgTable(
     externalId: text('external_id').notNull(),
     name: text('name'),
     baseUrl: text('base_url'),
-    credentials: jsonb('credentials').$type<ChannelCredentialsColumn>().notNull().default({}),
+    /** Sealed (AES-256-GCM, src/db/credentials.ts); plaintext only in rows from before sealing, until migrate seals them. */
+    credentials: jsonb('credentials').$type<StoredCredentials>().notNull().default({}),
     /**
      * SHA-256 (hex) of credentials.webhookSecret and credentials.verifyToken, written with
      * them (src/db/queries/channels.ts): webhooks find their channel by the hash of the
@@ -142,7 +143,13 @@ export const webhookEvents = pgTable(
     receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
     processedAt: timestamp('processed_at', { withTimezone: true }),
   },
-  (t) => [index('webhook_events_status_idx').on(t.status, t.receivedAt)],
+  (t) => [
+    index('webhook_events_status_idx').on(t.status, t.receivedAt),
+    // Retention clears raw bodies by age (src/db/queries/events.ts clearOldRawBodies): only rows
+    // that still have one are in this index, so it holds RETENTION_RAW_BODIES of webhooks, not
+    // every webhook ever, and a run never walks the bodies it cleared before.
+    index('webhook_events_raw_body_idx').on(t.receivedAt).where(sql`${t.rawBody} <> ''`),
+  ],
 );
 
 /** Inbound and outbound messages. Unique per (channel, provider message id): the dedupe key. */
@@ -172,6 +179,14 @@ export const messages = pgTable(
     webhookEventId: integer('webhook_event_id'),
     /** Inbound: when the contact workflow took it; null while pending. */
     dispatchedAt: timestamp('dispatched_at', { withTimezone: true }),
+    /**
+     * Inbound: dispatches Temporal refused (not counting Temporal being down) since it was stored
+     * or last retried, and the last refusal. At DISPATCH_MAX_ATTEMPTS it is dead (`dead_at`): the
+     * dispatcher leaves it until `zapflow events retry` puts it back.
+     */
+    dispatchAttempts: integer('dispatch_attempts').notNull().default(0),
+    dispatchError: text('dispatch_error'),
+    deadAt: timestamp('dead_at', { withTimezone: true }),
     /** Group/broadcast messages are stored but trigger nothing (unless the channel allows groups). */
     triggersAutomation: boolean('triggers_automation').notNull().default(true),
     providerTimestamp: timestamp('provider_timestamp', { withTimezone: true }),
@@ -194,10 +209,13 @@ export const messages = pgTable(
     uniqueIndex('messages_idempotency_key_uq').on(t.idempotencyKey),
     index('messages_contact_idx').on(t.contactId, t.createdAt),
     // Exactly the dispatcher's predicate (contact messages and a person typing on the phone;
-    // zapflow's own sends have triggers_automation false), so its scan stays an index scan.
+    // zapflow's own sends have triggers_automation false; dead letters left out), so its scan
+    // stays an index scan.
     index('messages_undispatched_idx')
       .on(t.createdAt)
-      .where(sql`${t.dispatchedAt} is null and ${t.triggersAutomation}`),
+      .where(sql`${t.dispatchedAt} is null and ${t.triggersAutomation} and ${t.deadAt} is null`),
+    // Dead letters, for /metrics: a handful of rows, never a scan of messages.
+    index('messages_dead_idx').on(t.deadAt).where(sql`${t.deadAt} is not null`),
     // The dispatched mark asks whether an event still has other messages pending. Without this
     // the question was a scan of every pending message per mark: 110 ms a call with a 28,000
     // message backlog, half a core of PostgreSQL while webhooks arrived.
@@ -226,6 +244,8 @@ export const messageStatusEvents = pgTable(
   },
   (t) => [
     uniqueIndex('message_status_events_uq').on(t.channelId, t.providerMessageId, t.status),
+    // Retention deletes by age (RETENTION_STATUS_EVENTS).
+    index('message_status_events_created_idx').on(t.createdAt),
     index('message_status_events_unapplied_idx')
       .on(t.channelId, t.providerMessageId)
       .where(sql`${t.appliedAt} is null`),
@@ -337,7 +357,11 @@ export const messageAttempts = pgTable(
     duplicateRisk: boolean('duplicate_risk').notNull().default(false),
     error: jsonb('error').$type<Record<string, unknown>>(),
   },
-  (t) => [uniqueIndex('message_attempts_uq').on(t.messageId, t.attempt)],
+  (t) => [
+    uniqueIndex('message_attempts_uq').on(t.messageId, t.attempt),
+    // Retention deletes by age (RETENTION_SEND_ATTEMPTS).
+    index('message_attempts_started_idx').on(t.startedAt),
+  ],
 );
 
 /** A message to send at a future time; its workflow is `schedule:<id>`. */
@@ -479,5 +503,10 @@ export const aiInteractions = pgTable(
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex('ai_interactions_key_uq').on(t.key), index('ai_interactions_tenant_idx').on(t.tenantId, t.createdAt)],
+  (t) => [
+    uniqueIndex('ai_interactions_key_uq').on(t.key),
+    index('ai_interactions_tenant_idx').on(t.tenantId, t.createdAt),
+    // Retention deletes by age across tenants (RETENTION_AI_CALLS): the tenant index cannot serve that.
+    index('ai_interactions_created_idx').on(t.createdAt),
+  ],
 );

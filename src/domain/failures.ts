@@ -42,6 +42,7 @@ export const FAILURES = {
   FunnelStepFailed: { retryable: false, handledBy: 'funnel run fails; `zapflow funnels replay` restarts it from the step' },
   FunnelLoopLimit: { retryable: false, handledBy: 'funnel run fails: a step was visited more than FUNNEL_MAX_STEP_VISITS times (a loop that never ends)' },
   Misconfigured: { retryable: false, handledBy: 'an operator: the worker lacks a dependency (its Temporal client)' },
+  RetentionIncomplete: { retryable: false, handledBy: 'the daily retention run fails after pruning the other tables; the next run catches up (its result lists what failed)' },
 } as const satisfies Record<string, FailureInfo>;
 
 export type FailureType = keyof typeof FAILURES;

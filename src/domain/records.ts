@@ -41,6 +41,7 @@ export const WEBHOOK_EVENT_STATUSES = [
   'duplicate', // every item already seen
   'unroutable', // authenticated, but no channel with that key
   'rejected', // authenticated, but the body did not parse
+  'dead', // a message of it failed dispatch DISPATCH_MAX_ATTEMPTS times (`zapflow events retry` requeues it)
 ] as const;
 export type WebhookEventStatus = (typeof WEBHOOK_EVENT_STATUSES)[number];
 

@@ -28,3 +28,11 @@ export function sendWorkflowId(messageId: string): string {
 export function scheduleWorkflowId(scheduleId: string): string {
   return `schedule:${scheduleId}`;
 }
+
+/** The daily retention Temporal Schedule (one per namespace; every worker creates or updates it). */
+export const RETENTION_SCHEDULE_ID = 'zapflow-retention';
+
+/** The retention workflow: the schedule starts it under this id plus the scheduled time. */
+export function retentionWorkflowId(): string {
+  return 'retention';
+}

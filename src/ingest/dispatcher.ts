@@ -7,7 +7,13 @@
  * after Temporal took its signal, so a later reader never signals a contact out of order).
  *
  * New ids arrive by `enqueue` (same process) or by NOTIFY from the API process (`listen`).
- * Row loads and the dispatched marks are batched: one query per batch, not per message.
+ * Row loads, the tenants' settings and the dispatched marks are batched: one query per
+ * batch, not per message (settings: once per tenant of the batch).
+ *
+ * Dead letters: a message Temporal refuses (anything but Temporal being down or overloaded,
+ * see isTemporalUnavailable) has the refusal counted and kept on its row; at `maxAttempts`
+ * it is dead, leaves the scan, and its webhook event says `dead` until `zapflow events retry`
+ * requeues it. An outage counts nothing: those messages wait for Temporal as before.
  */
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/client';
@@ -15,9 +21,11 @@ import {
   countDispatchBacklog,
   loadMessagesToDispatch,
   markDispatchedBatch,
+  recordDispatchFailures,
   scanMessagesToDispatch,
   type PendingMessage,
 } from '../db/queries/messages';
+import { tenantSettingsByIds } from '../db/queries/tenants';
 import type { InboundType } from '../domain/events';
 import type { TenantSettings } from '../domain/records';
 import { ContactPhoneKey, TenantIdKey } from '../domain/searchAttributes';
@@ -26,6 +34,7 @@ import { contactWorkflowId } from '../domain/workflowIds';
 import type { Logger } from '../log';
 import { conversationFlags } from '../services/conversationSettings';
 import type { FunnelTriggerCache } from '../services/funnels';
+import { isTemporalUnavailable } from '../temporal/signals';
 import type { contactWorkflow } from '../workflows/contact';
 import { inboundMessageSignal, WorkflowType } from '../workflows/definitions';
 import type { ContactMessage, ContactPolicy, InboundSignalPayload, SendRetryPolicy } from '../workflows/types';
@@ -41,11 +50,22 @@ export interface DispatcherOptions {
   idleTimeoutMs: number;
   humanPauseMs: number;
   sendRetry: SendRetryPolicy;
+  /** Refused dispatches after which a message is dead (DISPATCH_MAX_ATTEMPTS). */
+  maxAttempts: number;
   /** The tenant's active funnel triggers, attached to each message for the contact workflow. */
   funnelTriggers?: FunnelTriggerCache;
 }
 
-type PendingRow = PendingMessage;
+/** A pending message with its tenant's settings (read once per tenant of the batch). */
+type PendingRow = PendingMessage & { settings: TenantSettings };
+
+/** The stored text of a refusal: the client's message and its cause's (the gRPC status), bounded. */
+function refusalText(err: unknown): string {
+  const e = err as { message?: unknown; cause?: { message?: unknown } } | undefined;
+  const message = typeof e?.message === 'string' ? e.message : String(err);
+  const cause = typeof e?.cause?.message === 'string' && e.cause.message !== message ? `: ${e.cause.message}` : '';
+  return `${message}${cause}`.slice(0, 1000);
+}
 
 export class Dispatcher {
   private readonly chains = new Map<string, Promise<void>>();
@@ -58,7 +78,9 @@ export class Dispatcher {
   /** Ids announced but not loaded yet: loaded with one query per batch. */
   private readonly loads = new TickBatcher<string>(
     async (ids) => {
-      if (!this.stopped) this.schedule(await loadMessagesToDispatch(this.opts.db, { ids }));
+      if (this.stopped) return;
+      const rows = await loadMessagesToDispatch(this.opts.db, { ids });
+      this.schedule(await this.withSettings(rows));
     },
     (err) => this.opts.log.warn({ err: (err as Error).message }, 'dispatch deferred to the scan'),
     1000,
@@ -68,6 +90,20 @@ export class Dispatcher {
     (ids) => markDispatchedBatch(this.opts.db, { messageIds: ids }),
     // Left pending: the scan signals them again and the workflows ignore the repeats.
     (err, ids) => this.opts.log.warn({ err: (err as Error).message, count: ids.length }, 'marking dispatched messages failed'),
+    1000,
+  );
+  /** Refused dispatches, counted in batches (a lost count only delays a death by one attempt). */
+  private readonly failures = new TickBatcher<{ messageId: string; error: string }>(
+    async (failures) => {
+      const dead = await recordDispatchFailures(this.opts.db, { failures, maxAttempts: this.opts.maxAttempts });
+      for (const d of dead) {
+        this.opts.log.error(
+          { messageId: d.messageId, webhookEventId: d.eventId, attempts: d.attempts, err: d.error },
+          'message dead after repeated dispatch refusals (zapflow events retry requeues it)',
+        );
+      }
+    },
+    (err, items) => this.opts.log.warn({ err: (err as Error).message, count: items.length }, 'counting dispatch refusals failed'),
     1000,
   );
 
@@ -91,6 +127,7 @@ export class Dispatcher {
     await this.loads.flush();
     await Promise.allSettled([...this.chains.values()]);
     await this.marks.flush();
+    await this.failures.flush();
   }
 
   /**
@@ -111,12 +148,20 @@ export class Dispatcher {
   /** One pass over pending messages, oldest first. */
   async scan(limit = 500): Promise<number> {
     const rows = await scanMessagesToDispatch(this.opts.db, { limit });
-    const fresh = rows.filter((r) => !this.inFlight.has(r.id));
+    const fresh = await this.withSettings(rows.filter((r) => !this.inFlight.has(r.id)));
     this.schedule(fresh);
     // The chains these rows joined (a contact's chain outlives none of its rows).
     await Promise.allSettled(fresh.map((r) => this.chains.get(contactWorkflowId(r.tenantId, r.contactKey)) ?? Promise.resolve()));
     await this.marks.flush();
+    await this.failures.flush();
     return fresh.length;
+  }
+
+  /** Attaches each row's tenant settings, read with one query for the batch's distinct tenants. */
+  private async withSettings(rows: PendingMessage[]): Promise<PendingRow[]> {
+    if (rows.length === 0) return [];
+    const settings = await tenantSettingsByIds(this.opts.db, { tenantIds: [...new Set(rows.map((r) => r.tenantId))] });
+    return rows.map((r) => ({ ...r, settings: settings.get(r.tenantId) ?? {} }));
   }
 
   private schedule(rows: PendingRow[]): void {
@@ -172,6 +217,8 @@ export class Dispatcher {
       ...mediaOf(row.payload),
     };
     await this.acquire();
+    /** Whether the failure, if any, is Temporal's answer to this message (not our own lookup's). */
+    let signalling = false;
     try {
       // Only a contact's own messages can trigger funnels; others need no trigger list.
       const funnels = row.author === 'contact' && this.opts.funnelTriggers ? await this.opts.funnelTriggers.forTenant(row.tenantId) : undefined;
@@ -184,6 +231,7 @@ export class Dispatcher {
         ...(row.lastOutboundAt ? { contactLastOutboundAt: row.lastOutboundAt.getTime() } : {}),
         ...conversationOf(row.settings),
       };
+      signalling = true;
       await this.opts.client.workflow.signalWithStart<typeof contactWorkflow, [InboundSignalPayload]>(WorkflowType.contact, {
         workflowId: contactWorkflowId(row.tenantId, row.contactKey),
         taskQueue: this.opts.taskQueue,
@@ -198,8 +246,11 @@ export class Dispatcher {
       });
       this.marks.add([row.id]);
     } catch (err) {
-      // Stays pending: the scan retries it.
-      this.opts.log.warn({ err: (err as Error).message, messageId: row.id }, 'dispatch to Temporal failed; will retry');
+      // Stays pending: the scan retries it. Temporal refusing this message (not an outage,
+      // not a failed lookup of ours) counts towards its death.
+      const counted = signalling && !isTemporalUnavailable(err);
+      if (counted) this.failures.add([{ messageId: row.id, error: refusalText(err) }]);
+      this.opts.log.warn({ err: (err as Error).message, messageId: row.id, counted }, 'dispatch to Temporal failed; will retry');
     } finally {
       this.release();
     }

@@ -35,6 +35,7 @@ export function createDispatcher(deps: { config: Config; db: Db; client: Client;
     retryIntervalMs: config.DISPATCH_RETRY_INTERVAL,
     idleTimeoutMs: config.CONTACT_IDLE_TIMEOUT,
     humanPauseMs: config.HUMAN_TAKEOVER_PAUSE,
+    maxAttempts: config.DISPATCH_MAX_ATTEMPTS,
     sendRetry: {
       maximumAttempts: config.FUNNEL_SEND_MAX_ATTEMPTS,
       initialIntervalMs: config.FUNNEL_SEND_RETRY_INITIAL,

@@ -1,4 +1,5 @@
 import { DomainError } from '../domain/errors';
+import { credentialFields } from '../db/credentials';
 import { z } from 'zod';
 import type { Db } from '../db/client';
 import { changeChannel, insertChannel, listChannelRows, type ChannelRow } from '../db/queries/channels';
@@ -106,7 +107,7 @@ const CREDENTIAL_KEYS = ['apiKey', 'webhookSecret', 'appSecret', 'verifyToken', 
 
 /** A channel as operators see it: which credentials are set, never their values. */
 export function channelView(row: ChannelRow) {
-  const credentials = row.credentials as Record<string, unknown>;
+  const set = new Set(credentialFields(row.credentials));
   return {
     channelId: row.id,
     tenantId: row.tenantId,
@@ -114,7 +115,7 @@ export function channelView(row: ChannelRow) {
     externalId: row.externalId,
     name: row.name,
     baseUrl: row.baseUrl,
-    credentialsSet: CREDENTIAL_KEYS.filter((k) => credentials[k] !== undefined && credentials[k] !== null),
+    credentialsSet: CREDENTIAL_KEYS.filter((k) => set.has(k)),
     settings: row.settings,
   };
 }

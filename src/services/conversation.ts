@@ -46,6 +46,8 @@ export class ConversationService {
   constructor(
     private readonly db: Db,
     private readonly temporal: Client,
+    /** The models tenants may choose (OPENAI_MODEL and AI_MODELS of this process's configuration). */
+    private readonly allowedModels?: readonly string[],
   ) {}
 
   /**
@@ -102,7 +104,7 @@ export class ConversationService {
 
   /** `update`: a request body, validated (ZodError: 400 with the field path) and merged as written. */
   async updateSettings(tenantId: string, update: unknown) {
-    const next = await updateTenantSettings(this.db, { tenantId, change: (current) => mergeConversationSettings(current, update) });
+    const next = await updateTenantSettings(this.db, { tenantId, change: (current) => mergeConversationSettings(current, update, { allowedModels: this.allowedModels }) });
     return conversationSettingsOf(next);
   }
 }

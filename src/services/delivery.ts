@@ -1,4 +1,5 @@
 import { Context } from '@temporalio/activity';
+import { openCredentials } from '../db/credentials';
 import { loadConfig, type Config } from '../config';
 import type { Db } from '../db/client';
 import type { ChannelRow } from '../db/queries/channels';
@@ -92,7 +93,8 @@ export function channelTarget(channel: Pick<ChannelRow, 'id' | 'provider' | 'ext
     provider: channel.provider,
     externalId: channel.externalId,
     baseUrl: channel.baseUrl,
-    credentials: channel.credentials,
+    // Opened here, just before a provider call: nowhere else needs the plaintext.
+    credentials: openCredentials(channel.credentials),
   };
 }
 

@@ -20,3 +20,29 @@ export async function signalIfRunning<Args extends unknown[]>(
     throw err;
   }
 }
+
+/**
+ * gRPC statuses that say Temporal (or the way to it) is in trouble, not the request: down or
+ * unreachable, overloaded or rate limited, timed out, the namespace missing or the client not
+ * allowed. The request itself was never judged, so a caller that counts refusals of a request
+ * (the dispatcher's dead letters) does not count these: an outage must not kill messages.
+ */
+const TEMPORAL_TROUBLE = new Set([
+  1, // CANCELLED (connection shut down)
+  4, // DEADLINE_EXCEEDED
+  5, // NOT_FOUND (namespace)
+  7, // PERMISSION_DENIED
+  8, // RESOURCE_EXHAUSTED (rate limits)
+  10, // ABORTED
+  14, // UNAVAILABLE
+  16, // UNAUTHENTICATED
+]);
+
+/** Whether a client call failed because of Temporal's state rather than its own content (see TEMPORAL_TROUBLE). */
+export function isTemporalUnavailable(err: unknown): boolean {
+  // The client wraps the gRPC error (ServiceError.cause); read the status wherever it is.
+  for (let e = err as { code?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'number') return TEMPORAL_TROUBLE.has(e.code);
+  }
+  return false;
+}

@@ -27,6 +27,7 @@ export const WorkflowType = {
   followUp: 'followUpWorkflow',
   sendMessage: 'sendMessageWorkflow',
   scheduledSend: 'scheduledSendWorkflow',
+  retention: 'retentionWorkflow',
 } as const;
 
 // ─── contact workflow (`contact:<tenant>:<phone>`) ───

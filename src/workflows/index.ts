@@ -2,3 +2,4 @@ export { contactWorkflow } from './contact';
 export { funnelRunWorkflow } from './funnel';
 export { scheduledSendWorkflow, sendMessageWorkflow } from './sending';
 export { followUpWorkflow } from './followUp';
+export { retentionWorkflow } from './retention';

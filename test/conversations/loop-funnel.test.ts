@@ -8,6 +8,8 @@ import { and, eq } from 'drizzle-orm';
 import { contacts, sandboxOutbox, tenants } from '../../src/db/schema';
 import { addChannel } from '../../src/services/channels';
 import { funnelDef, startFunnelStack, type FunnelStack } from '../support/funnels';
+import { contactWorkflowId } from '../../src/domain/workflowIds';
+import { recordHistory } from '../support/recordHistory';
 import { eventually } from '../support/stack';
 
 const BOT = '5511933330001';
@@ -66,6 +68,7 @@ describe('a keyword funnel against a bot that answers everything', () => {
       return rows.length > 0 ? rows : undefined;
     }, 10_000, 'the admin was told');
     expect(notices[0]!.to).toBe(ADMIN);
+    recordHistory('contact-loop-guard-funnel', contactWorkflowId(f.tenant.tenant.id, BOT), 'contactWorkflow');
     expect(JSON.stringify(notices[0]!.message)).toMatch(/robô/);
   }, 60_000);
 });

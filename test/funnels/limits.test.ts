@@ -6,6 +6,7 @@
 import { eq } from 'drizzle-orm';
 import { funnelRuns } from '../../src/db/schema';
 import { funnelDef, startFunnelStack, type FunnelStack } from '../support/funnels';
+import { recordHistory } from '../support/recordHistory';
 import { eventually } from '../support/stack';
 
 describe('funnel run limits', () => {
@@ -47,5 +48,6 @@ describe('funnel run limits', () => {
     expect(executions.length).toBeGreaterThan(1);
     const last = await f.stack.client.workflow.getHandle(run!.id).describe();
     expect(last.status.name).toBe('FAILED');
+    recordHistory('funnel-continued-as-new-loop-limit', run!.id, 'funnelRunWorkflow');
   }, 60_000);
 });

@@ -84,8 +84,12 @@ describe('hardening: webhook credentials found by their hash', () => {
   it('backfills the hashes of channels stored before the migration, as the code computes them', async () => {
     const old = await addChannel(stack.db.db, { tenantId: lp.tenant.id, provider: 'lancepilot', externalId: 'ws-old', webhookSecret: 'çegredo-antigo', verifyToken: 'vt-antigo' });
     const empty = await addChannel(stack.db.db, { tenantId: lp.tenant.id, provider: 'lancepilot', externalId: 'ws-empty', webhookSecret: '' });
-    // As a row written before migration 0007: credentials only.
+    // As rows written before migration 0007: plaintext credentials (sealing came later, in
+    // migrate's data step, after the SQL migrations) and no hashes.
     await stack.db.db.update(channels).set({ webhookSecretHash: null, verifyTokenHash: null });
+    await stack.db.db.update(channels).set({ credentials: { webhookSecret: 'çegredo-antigo', verifyToken: 'vt-antigo' } }).where(eq(channels.id, old.id));
+    await stack.db.db.update(channels).set({ credentials: { webhookSecret: '' } }).where(eq(channels.id, empty.id));
+    await stack.db.db.update(channels).set({ credentials: { accessToken: 'lp-access', webhookSecret: 'lp-secret-1' } }).where(eq(channels.id, lp.channel.id));
     const backfill = fs
       .readFileSync(MIGRATION, 'utf8')
       .split('--> statement-breakpoint')

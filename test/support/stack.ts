@@ -11,6 +11,7 @@ import { buildIngest, startDispatcher, type IngestRuntime } from '../../src/inge
 import type { Dispatcher } from '../../src/ingest/dispatcher';
 import { registerStateGauges } from '../../src/metrics';
 import { countRunsByStatus } from '../../src/db/queries/funnelRuns';
+import { countDeadMessages } from '../../src/db/queries/messages';
 import { addChannel, type AddChannelInput } from '../../src/services/channels';
 import { createTenant } from '../../src/services/tenants';
 import type { ProviderRegistry } from '../../src/providers/types';
@@ -65,7 +66,11 @@ export async function startStack(
     const running = await startDispatcher({ config, db, client, log: testLog });
     dispatcher = { backlog: () => running.dispatcher.backlog(), stop: () => running.stop() };
   }
-  registerStateGauges({ dispatchBacklog: () => dispatcher.backlog(), funnelRunsByStatus: () => countRunsByStatus(db.db) });
+  registerStateGauges({
+    dispatchBacklog: () => dispatcher.backlog(),
+    deadLetters: () => countDeadMessages(db.db),
+    funnelRunsByStatus: () => countRunsByStatus(db.db),
+  });
   const pinger = createTemporalPinger(config.TEMPORAL_ADDRESS!);
   const app = createApp({
     config,

@@ -5,6 +5,7 @@
  * header, `?token=` or a `jwt_key` bearer, or the body's `apikey` must be the instance
  * token; the global secret (EVOLUTION_WEBHOOK_SECRET) is accepted for every instance.
  */
+import { openCredentials } from '../../db/credentials';
 import { Router } from 'express';
 import type { Config } from '../../config';
 import { matchesAnySecret, presentedCredentials } from '../../ingest/auth';
@@ -25,11 +26,11 @@ export function evolutionWebhookRouter(deps: { config: Config; ingest: Ingest })
       const routed = instance ? await ingest.directory.byExternalId('evolution', instance, { missTtlMs: config.CHANNEL_MISS_CACHE }) : undefined;
       const presented = presentedCredentials(req);
       const bodyApiKey = typeof body?.apikey === 'string' ? body.apikey : undefined;
-      const instanceToken = routed?.channel.credentials.apiKey;
+      const credentials = routed ? openCredentials(routed.channel.credentials) : undefined;
+      const instanceToken = credentials?.apiKey;
       const channelOk =
-        !!routed &&
-        (matchesAnySecret(presented, [routed.channel.credentials.webhookSecret]) ||
-          (!!bodyApiKey && !!instanceToken && safeEqual(bodyApiKey, instanceToken)));
+        !!credentials &&
+        (matchesAnySecret(presented, [credentials.webhookSecret]) || (!!bodyApiKey && !!instanceToken && safeEqual(bodyApiKey, instanceToken)));
       const globalOk = matchesAnySecret(presented, [config.EVOLUTION_WEBHOOK_SECRET]);
       if (!channelOk && !globalOk) throw unauthorized('missing or wrong webhook secret for this instance');
 
@@ -39,7 +40,8 @@ export function evolutionWebhookRouter(deps: { config: Config; ingest: Ingest })
         const fromPath = eventFromPathSuffix(suffix);
         if (fromPath) body.event = fromPath;
       }
-      const rawText = raw.toString('utf8');
+      // Evolution puts the instance's API key in every body: it is not stored with the event.
+      const rawText = typeof body.apikey === 'string' && body.apikey !== '' ? JSON.stringify({ ...body, apikey: '[removed]' }) : raw.toString('utf8');
       let parsed;
       try {
         parsed = parseEvolution(body);

@@ -10,6 +10,7 @@
  * in one query (misses remembered for CHANNEL_MISS_CACHE); each distinct app secret is one
  * HMAC, and a body naming numbers of more than MAX_SIGNING_APPS apps is refused.
  */
+import { openCredentials } from '../../db/credentials';
 import { Router, type RequestHandler } from 'express';
 import type { Config } from '../../config';
 import type { RoutedChannel } from '../../ingest/channelDirectory';
@@ -65,7 +66,7 @@ function channelKeys(body: unknown, maxItems: number): string[] {
 }
 
 function appSecretOf(routed: RoutedChannel | undefined): string | undefined {
-  const secret = routed?.channel.credentials.appSecret;
+  const secret = routed ? openCredentials(routed.channel.credentials).appSecret : undefined;
   return typeof secret === 'string' && secret !== '' ? secret : undefined;
 }
 

@@ -16,8 +16,9 @@ import { createTenant } from '../../services/tenants';
 import { startWorker, type RunningWorker } from '../../worker';
 import { createTemporalPinger } from '../../temporal/connect';
 import { buildIngest, startDispatcher, type DispatchMode } from '../../ingest';
-import { countDispatchBacklog } from '../../db/queries/messages';
+import { countDeadMessages, countDispatchBacklog } from '../../db/queries/messages';
 import { conversationHealthInfo } from '../../services/ai';
+import { ensureRetentionSchedule } from '../../services/retention';
 import { registerStateGauges } from '../../metrics';
 import { getChannelByExternalId } from '../../db/queries/channels';
 import { countRunsByStatus } from '../../db/queries/funnelRuns';
@@ -92,7 +93,11 @@ async function startApi(
     dispatcher.start();
     stoppers.push(() => dispatcher.stop());
   }
-  registerStateGauges({ dispatchBacklog: () => countDispatchBacklog(db.db), funnelRunsByStatus: () => countRunsByStatus(db.db) });
+  registerStateGauges({
+    dispatchBacklog: () => countDispatchBacklog(db.db),
+    deadLetters: () => countDeadMessages(db.db),
+    funnelRunsByStatus: () => countRunsByStatus(db.db),
+  });
   const app = createApp({
     config,
     db: db.db,
@@ -107,7 +112,7 @@ async function startApi(
 
 async function launchWorker(config: Config, db: DbHandle, temporal: TemporalRuntime, log: Logger): Promise<RunningWorker> {
   const workerLog = log.child({ component: 'worker' });
-  return startWorker({
+  const worker = await startWorker({
     address: temporal.address,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TEMPORAL_TASK_QUEUE,
@@ -124,6 +129,12 @@ async function launchWorker(config: Config, db: DbHandle, temporal: TemporalRunt
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,
     log: workerLog,
   });
+  // The daily retention run: created, or updated to this configuration, by every worker start.
+  // Not fatal: the worker serves without it, and the next start tries again.
+  await ensureRetentionSchedule(temporal.client, { taskQueue: config.TEMPORAL_TASK_QUEUE, cron: config.RETENTION_CRON })
+    .then((outcome) => workerLog.info({ cron: config.RETENTION_CRON, outcome }, 'retention schedule ready'))
+    .catch((err) => workerLog.error({ err }, 'retention schedule could not be created or updated'));
+  return worker;
 }
 
 /** First run of `dev`: a demo tenant with a sandbox channel; its API key is written under DATA_DIR. */

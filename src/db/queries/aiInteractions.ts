@@ -77,3 +77,21 @@ export async function tokensSpentSince(db: Db, params: { tenantId: string; since
     .where(and(eq(aiInteractions.tenantId, params.tenantId), gte(aiInteractions.createdAt, params.since)));
   return Number(row?.spent ?? 0);
 }
+
+/**
+ * Retention: deletes up to `limit` AI call records made more than `olderThanMs` ago, oldest
+ * first (by ai_interactions_created_idx), and returns how many. The text AI derived that
+ * conversations use (messages.ai_text, analysis columns) is on the messages and stays.
+ */
+export async function deleteOldInteractions(db: Db, params: { olderThanMs: number; limit: number }): Promise<number> {
+  const rows = await db
+    .delete(aiInteractions)
+    .where(
+      sql`${aiInteractions.id} = any(array(
+        select i.id from ai_interactions i
+        where i.created_at < now() - ${params.olderThanMs}::float8 * interval '1 millisecond'
+        order by i.created_at limit ${params.limit}::int for update skip locked))`,
+    )
+    .returning({ id: aiInteractions.id });
+  return rows.length;
+}

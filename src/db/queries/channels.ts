@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { and, asc, eq, inArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import type { ChannelCredentialsColumn, Provider, TenantSettings } from '../../domain/records';
+import { openCredentials, sealCredentials } from '../credentials';
 import { channels, tenants } from '../schema';
 
 export type ChannelRow = typeof channels.$inferSelect;
@@ -14,10 +15,19 @@ export function credentialHash(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
-/** The hashed columns for a channel's credentials: written whenever the credentials are. */
-function credentialHashes(credentials: ChannelCredentialsColumn | undefined): Pick<ChannelRow, 'webhookSecretHash' | 'verifyTokenHash'> {
+/**
+ * What is stored for a channel's plaintext credentials: sealed (src/db/credentials.ts), and
+ * the hashed columns its webhooks are found by, computed from the plaintext.
+ */
+function storedCredentials(
+  credentials: ChannelCredentialsColumn,
+): Pick<ChannelRow, 'credentials' | 'webhookSecretHash' | 'verifyTokenHash'> {
   const hashOf = (value: unknown) => (typeof value === 'string' && value !== '' ? credentialHash(value) : null);
-  return { webhookSecretHash: hashOf(credentials?.webhookSecret), verifyTokenHash: hashOf(credentials?.verifyToken) };
+  return {
+    credentials: sealCredentials(credentials),
+    webhookSecretHash: hashOf(credentials.webhookSecret),
+    verifyTokenHash: hashOf(credentials.verifyToken),
+  };
 }
 
 export async function getChannelById(db: Db, params: { channelId: string }): Promise<ChannelRow | undefined> {
@@ -127,13 +137,14 @@ export async function listRoutedChannels(db: Db, params: { provider: Provider })
 
 // ─── operators' changes ───
 
+/** A new channel; `credentials` in plaintext (stored sealed). Undefined when it exists already. */
 export async function insertChannel(
   db: Db,
-  values: Pick<typeof channels.$inferInsert, 'tenantId' | 'provider' | 'externalId' | 'name' | 'baseUrl' | 'credentials' | 'settings'>,
+  values: Pick<typeof channels.$inferInsert, 'tenantId' | 'provider' | 'externalId' | 'name' | 'baseUrl' | 'settings'> & { credentials: ChannelCredentialsColumn },
 ): Promise<ChannelRow | undefined> {
   const [row] = await db
     .insert(channels)
-    .values({ ...values, ...credentialHashes(values.credentials) })
+    .values({ ...values, ...storedCredentials(values.credentials) })
     .onConflictDoNothing()
     .returning();
   return row;
@@ -147,28 +158,54 @@ export async function listChannelRows(db: Db, params: { tenantId?: string }): Pr
     .orderBy(asc(channels.createdAt));
 }
 
-export type ChannelChange = Partial<Pick<ChannelRow, 'credentials' | 'settings' | 'name' | 'baseUrl'>>;
+/** The fields a change writes; `credentials` in plaintext (stored sealed). */
+export type ChannelChange = Partial<Pick<ChannelRow, 'settings' | 'name' | 'baseUrl'>> & { credentials?: ChannelCredentialsColumn };
 
 /**
  * Changes the channel named by id or external id under a row lock: `change` gets the stored
- * row and returns the fields to write. External ids are unique per provider only, so one
- * may name several channels (`ambiguous`: nothing changed).
+ * row, its credentials opened, and returns the fields to write. External ids are unique per
+ * provider only, so one may name several channels (`ambiguous`: nothing changed).
  */
 export async function changeChannel(
   db: Db,
-  params: { id?: string; externalId?: string; change: (row: ChannelRow) => ChannelChange },
+  params: { id?: string; externalId?: string; change: (row: ChannelRow & { credentials: ChannelCredentialsColumn }) => ChannelChange },
 ): Promise<{ outcome: 'updated'; row: ChannelRow } | { outcome: 'not_found' | 'ambiguous' }> {
   return db.transaction(async (tx) => {
     const which = params.id !== undefined ? eq(channels.id, params.id) : eq(channels.externalId, params.externalId ?? '');
     const [row, another] = await tx.select().from(channels).where(which).limit(2).for('update');
     if (!row) return { outcome: 'not_found' as const };
     if (another) return { outcome: 'ambiguous' as const };
-    const change = params.change(row);
+    const { credentials, ...fields } = params.change({ ...row, credentials: openCredentials(row.credentials) });
     const [updated] = await tx
       .update(channels)
-      .set({ ...change, ...(change.credentials !== undefined ? credentialHashes(change.credentials) : {}), updatedAt: sql`now()` })
+      .set({ ...fields, ...(credentials !== undefined ? storedCredentials(credentials) : {}), updatedAt: sql`now()` })
       .where(eq(channels.id, row.id))
       .returning();
     return { outcome: 'updated' as const, row: updated };
   });
+}
+
+// ─── sealing at rest ───
+
+/**
+ * Seals every channel's credentials under the current key: plaintext rows from before
+ * sealing (run by migrate) and rows under an older key (`zapflow secrets rotate`). Each row
+ * is read and written under its lock; the hashed columns do not change. The number sealed.
+ */
+export async function resealChannelCredentials(db: Db, params: { needsResealing: (value: ChannelRow['credentials']) => boolean }): Promise<number> {
+  const rows = await db.select({ id: channels.id, credentials: channels.credentials }).from(channels);
+  let sealed = 0;
+  for (const candidate of rows) {
+    if (!params.needsResealing(candidate.credentials)) continue;
+    await db.transaction(async (tx) => {
+      const [row] = await tx.select({ credentials: channels.credentials }).from(channels).where(eq(channels.id, candidate.id)).for('update');
+      if (!row || !params.needsResealing(row.credentials)) return;
+      await tx
+        .update(channels)
+        .set({ credentials: sealCredentials(openCredentials(row.credentials)), updatedAt: sql`now()` })
+        .where(eq(channels.id, candidate.id));
+      sealed++;
+    });
+  }
+  return sealed;
 }

@@ -1,5 +1,5 @@
 /** `Idempotency-Key` of API requests, per tenant (services/sending.ts explains the protocol). */
-import { and, eq } from 'drizzle-orm';
+import { and, eq, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { apiIdempotencyKeys } from '../schema';
 
@@ -34,4 +34,22 @@ export async function storeIdempotentResponse(
 
 export async function releaseIdempotencyKey(db: Db, params: { tenantId: string; key: string }): Promise<void> {
   await db.delete(apiIdempotencyKeys).where(and(eq(apiIdempotencyKeys.tenantId, params.tenantId), eq(apiIdempotencyKeys.key, params.key)));
+}
+
+/**
+ * Retention: deletes up to `limit` idempotency keys claimed more than `olderThanMs` ago, oldest
+ * first (by api_idempotency_keys_created_idx), and returns how many. A request retried with a
+ * deleted key is a new request.
+ */
+export async function deleteOldIdempotencyKeys(db: Db, params: { olderThanMs: number; limit: number }): Promise<number> {
+  const rows = await db
+    .delete(apiIdempotencyKeys)
+    .where(
+      sql`${apiIdempotencyKeys.id} = any(array(
+        select k.id from api_idempotency_keys k
+        where k.created_at < now() - ${params.olderThanMs}::float8 * interval '1 millisecond'
+        order by k.created_at limit ${params.limit}::int for update skip locked))`,
+    )
+    .returning({ id: apiIdempotencyKeys.id });
+  return rows.length;
 }

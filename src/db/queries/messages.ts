@@ -6,8 +6,8 @@
 import { and, asc, desc, eq, gt, inArray, isNull, ne, notInArray, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { queryPrepared } from '../prepared';
-import type { TenantSettings, WebhookEventStatus } from '../../domain/records';
-import { channels, contacts, messages, tenants } from '../schema';
+import type { WebhookEventStatus } from '../../domain/records';
+import { channels, contacts, messages } from '../schema';
 
 export type MessageRow = typeof messages.$inferSelect;
 
@@ -113,7 +113,11 @@ export async function insertWebhookMessage(
 
 // ─── dispatch: pending inbound messages ───
 
-/** A stored message the dispatcher hands to its contact workflow, with what the workflow needs to know. */
+/**
+ * A stored message the dispatcher hands to its contact workflow, with what the workflow needs
+ * to know. Its tenant's settings are not in it: the dispatcher reads them once per tenant
+ * per batch (tenantSettingsByIds), not once per row.
+ */
 export interface PendingMessage {
   id: string;
   tenantId: string;
@@ -131,7 +135,6 @@ export interface PendingMessage {
   optedOutAt: Date | null;
   pausedUntil: Date | null;
   lastOutboundAt: Date | null;
-  settings: TenantSettings;
 }
 
 function selectPending(db: Db) {
@@ -153,11 +156,9 @@ function selectPending(db: Db) {
       optedOutAt: contacts.optedOutAt,
       pausedUntil: contacts.pausedUntil,
       lastOutboundAt: contacts.lastOutboundAt,
-      settings: tenants.settings,
     })
     .from(messages)
-    .innerJoin(contacts, eq(contacts.id, messages.contactId))
-    .innerJoin(tenants, eq(tenants.id, messages.tenantId));
+    .innerJoin(contacts, eq(contacts.id, messages.contactId));
 }
 
 /** Messages announced a moment ago, in the order they were stored. */
@@ -171,22 +172,29 @@ export async function loadMessagesToDispatch(db: Db, params: { ids: string[]; li
 
 /**
  * The oldest messages still waiting for their workflow (Temporal did not take them, or their
- * announcement was lost), older than a second so the announced path goes first. The
- * predicate is exactly messages_undispatched_idx's, so this is an index scan.
+ * announcement was lost), older than a second so the announced path goes first; dead letters
+ * are left out. The predicate is exactly messages_undispatched_idx's, so this is an index scan.
  */
 export async function scanMessagesToDispatch(db: Db, params: { limit: number }): Promise<PendingMessage[]> {
   return selectPending(db)
-    .where(and(eq(messages.triggersAutomation, true), isNull(messages.dispatchedAt), sql`${messages.createdAt} < now() - interval '1 second'`))
+    .where(
+      and(
+        eq(messages.triggersAutomation, true),
+        isNull(messages.dispatchedAt),
+        isNull(messages.deadAt),
+        sql`${messages.createdAt} < now() - interval '1 second'`,
+      ),
+    )
     .orderBy(asc(messages.createdAt), asc(messages.providerTimestamp))
     .limit(params.limit) as Promise<PendingMessage[]>;
 }
 
-/** Messages stored but not yet handed to Temporal (for /metrics and tests). */
+/** Messages stored but not yet handed to Temporal, dead letters aside (for /metrics and tests). */
 export async function countDispatchBacklog(db: Db): Promise<number> {
   const [row] = await db
     .select({ n: sql<number>`count(*)::int` })
     .from(messages)
-    .where(and(eq(messages.triggersAutomation, true), isNull(messages.dispatchedAt)));
+    .where(and(eq(messages.triggersAutomation, true), isNull(messages.dispatchedAt), isNull(messages.deadAt)));
   return row?.n ?? 0;
 }
 
@@ -229,6 +237,90 @@ export const MARK_DISPATCHED = `
       where x.webhook_event_id = e.id and x.triggers_automation and x.dispatched_at is null
         and not (x.id = any($1::uuid[]))
     )`;
+
+// ─── dispatch: dead letters ───
+
+/**
+ * Counts one refused dispatch per message and keeps its error, in one statement; a message at
+ * `maxAttempts` refusals is dead (left out of the scan) and its webhook event, while pending,
+ * becomes `dead` with the error. Returns the messages that died with this call. Messages
+ * dispatched (or dead) meanwhile are left alone. Like MARK_DISPATCHED, the "(…) is true"
+ * predicates keep the planner on the primary keys.
+ */
+export async function recordDispatchFailures(
+  db: Db,
+  params: { failures: Array<{ messageId: string; error: string }>; maxAttempts: number },
+): Promise<Array<{ messageId: string; eventId: number | null; attempts: number; error: string }>> {
+  if (params.failures.length === 0) return [];
+  const failures = params.failures.map((f) => ({ id: f.messageId, error: f.error }));
+  const rows = await queryPrepared<{ messageId: string; eventId: number | null; attempts: number; error: string }>(db, RECORD_DISPATCH_FAILURES, [
+    JSON.stringify(failures),
+    params.maxAttempts,
+  ]);
+  return rows.map((r) => ({ ...r, eventId: r.eventId === null ? null : Number(r.eventId) }));
+}
+
+const RECORD_DISPATCH_FAILURES = `
+  with f as (
+    select distinct on (id) id, error from jsonb_to_recordset($1::text::jsonb) as f(id uuid, error text)
+  ),
+  m as (
+    update messages x set dispatch_attempts = x.dispatch_attempts + 1, dispatch_error = f.error,
+      dead_at = case when x.dispatch_attempts + 1 >= $2::int then now() end
+    from f
+    where x.id = f.id and (x.dispatched_at is null and x.dead_at is null) is true
+    returning x.id, x.webhook_event_id, x.dispatch_attempts, x.dead_at, f.error
+  ),
+  dead as (select * from m where dead_at is not null),
+  ev as (
+    update webhook_events e set status = 'dead',
+      error = jsonb_build_object('message', 'dispatch failed ' || d.dispatch_attempts || ' times: ' || d.error)
+    from (select distinct on (webhook_event_id) webhook_event_id as id, dispatch_attempts, error from dead
+          where webhook_event_id is not null order by webhook_event_id) d
+    where e.id = d.id and (e.status = 'pending') is true
+  )
+  select id::text as "messageId", webhook_event_id::float8 as "eventId", dispatch_attempts::int as attempts, error from dead`;
+
+/** Dead letters (for /metrics): messages given up after DISPATCH_MAX_ATTEMPTS refused dispatches. */
+export async function countDeadMessages(db: Db): Promise<number> {
+  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(messages).where(sql`${messages.deadAt} is not null`);
+  return row?.n ?? 0;
+}
+
+/**
+ * Requeues the dead messages of these webhook events: their counters start again and the
+ * scan takes them (the dispatcher of any process, no call to Temporal here); the events go
+ * back to `pending` without the dead error. With `dryRun`, only says what would be requeued.
+ * Returns, per event that had dead messages, how many.
+ */
+export async function requeueDeadMessages(
+  db: Db,
+  params: { eventIds: number[]; dryRun?: boolean },
+): Promise<Array<{ eventId: number; messages: number }>> {
+  if (params.eventIds.length === 0) return [];
+  const rows = await queryPrepared<{ eventId: number; messages: number }>(db, params.dryRun ? DEAD_OF_EVENTS : REQUEUE_DEAD, [
+    `{${params.eventIds.join(',')}}`,
+  ]);
+  return rows.map((r) => ({ eventId: Number(r.eventId), messages: Number(r.messages) }));
+}
+
+/** The dead messages of the events, through messages_undispatched_event_idx (dead ones are undispatched). */
+const DEAD_OF_EVENTS = `
+  select webhook_event_id::float8 as "eventId", count(*)::int as messages from messages
+  where webhook_event_id = any($1::int[]) and dispatched_at is null and triggers_automation and dead_at is not null
+  group by webhook_event_id order by webhook_event_id`;
+
+const REQUEUE_DEAD = `
+  with m as (
+    update messages set dispatch_attempts = 0, dispatch_error = null, dead_at = null
+    where webhook_event_id = any($1::int[]) and dispatched_at is null and triggers_automation and dead_at is not null
+    returning webhook_event_id
+  ),
+  ev as (
+    update webhook_events e set status = 'pending', error = null, processed_at = null
+    where e.id in (select webhook_event_id from m) and e.status = 'dead'
+  )
+  select webhook_event_id::float8 as "eventId", count(*)::int as messages from m group by webhook_event_id order by webhook_event_id`;
 
 /**
  * A uuid[] parameter as an array literal: drizzle's `sql` expands a JS array into a list of

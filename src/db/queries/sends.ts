@@ -383,3 +383,24 @@ export async function insertQueuedSend(
     })
     .onConflictDoNothing();
 }
+
+/**
+ * Retention: deletes up to `limit` provider attempts started more than `olderThanMs` ago,
+ * oldest first (by message_attempts_started_idx), and returns how many. Kept: attempts whose
+ * outcome is uncertain or that never finished, the only record that a send may have gone out
+ * (reopenRefusedSend and startSendAttempt read it, so a replay never sends such a message
+ * twice); they are rare.
+ */
+export async function deleteOldAttempts(db: Db, params: { olderThanMs: number; limit: number }): Promise<number> {
+  const rows = await db
+    .delete(messageAttempts)
+    .where(
+      sql`${messageAttempts.id} = any(array(
+        select a.id from message_attempts a
+        where a.started_at < now() - ${params.olderThanMs}::float8 * interval '1 millisecond'
+          and a.finished_at is not null and a.outcome is distinct from 'uncertain'
+        order by a.started_at limit ${params.limit}::int for update skip locked))`,
+    )
+    .returning({ id: messageAttempts.id });
+  return rows.length;
+}

@@ -139,3 +139,21 @@ export async function listStatusEvents(db: Db, params: { channelId: string; prov
     .where(and(eq(messageStatusEvents.channelId, params.channelId), eq(messageStatusEvents.providerMessageId, params.providerMessageId)))
     .orderBy(asc(messageStatusEvents.occurredAt), asc(messageStatusEvents.id));
 }
+
+/**
+ * Retention: deletes up to `limit` status events stored more than `olderThanMs` ago, oldest
+ * first (by message_status_events_created_idx), and returns how many. The message rows keep
+ * the statuses they reached.
+ */
+export async function deleteOldStatusEvents(db: Db, params: { olderThanMs: number; limit: number }): Promise<number> {
+  const rows = await db
+    .delete(messageStatusEvents)
+    .where(
+      sql`${messageStatusEvents.id} = any(array(
+        select s.id from message_status_events s
+        where s.created_at < now() - ${params.olderThanMs}::float8 * interval '1 millisecond'
+        order by s.created_at limit ${params.limit}::int for update skip locked))`,
+    )
+    .returning({ id: messageStatusEvents.id });
+  return rows.length;
+}

@@ -1,5 +1,5 @@
 /** Tenants, their settings and their API keys (stored as SHA-256 hashes). */
-import { and, asc, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { apiKeys, tenants } from '../schema';
 import type { TenantSettings } from '../../domain/records';
@@ -9,6 +9,13 @@ export type TenantRow = typeof tenants.$inferSelect;
 export async function getTenant(db: Db, params: { tenantId: string }): Promise<TenantRow | undefined> {
   const [row] = await db.select().from(tenants).where(eq(tenants.id, params.tenantId)).limit(1);
   return row;
+}
+
+/** The settings of these tenants, in one query (the dispatcher's batch: once per tenant, not per message). */
+export async function tenantSettingsByIds(db: Db, params: { tenantIds: string[] }): Promise<Map<string, TenantSettings>> {
+  if (params.tenantIds.length === 0) return new Map();
+  const rows = await db.select({ id: tenants.id, settings: tenants.settings }).from(tenants).where(inArray(tenants.id, params.tenantIds));
+  return new Map(rows.map((r) => [r.id, r.settings]));
 }
 
 export async function listTenants(db: Db) {
