@@ -7,6 +7,7 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   real,
   text,
   timestamp,
@@ -25,6 +26,9 @@ import {
   PROVIDERS,
   SCHEDULE_STATUSES,
   WEBHOOK_EVENT_STATUSES,
+  CONTACT_IMPORT_STATUSES,
+  CAMPAIGN_STATUSES,
+  CAMPAIGN_RECIPIENT_STATUSES,
   type ChannelSettings,
   type TenantSettings,
 } from '../domain/records';
@@ -120,10 +124,60 @@ export const contacts = pgTable(
     /** Automation paused (human handover, bot detected) until this time. */
     pausedUntil: timestamp('paused_until', { withTimezone: true }),
     pauseReason: text('pause_reason'),
+    /** A re-subscription after an opt-out (`DELETE /api/contacts/:phone/opt-out`): when, and who asked. */
+    resubscribedAt: timestamp('resubscribed_at', { withTimezone: true }),
+    resubscribedBy: text('resubscribed_by'),
+    /** The contact's last message either way (lists sort by it), kept by PostgreSQL. */
+    lastActivityAt: timestamp('last_activity_at', { withTimezone: true }).generatedAlwaysAs(sql`greatest(last_inbound_at, last_outbound_at)`),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
-  (t) => [uniqueIndex('contacts_tenant_phone_uq').on(t.tenantId, t.phone)],
+  (t) => [
+    uniqueIndex('contacts_tenant_phone_uq').on(t.tenantId, t.phone),
+    // Contact lists: newest activity first, cursor (last_activity_at, id).
+    index('contacts_tenant_activity_idx').on(t.tenantId, t.lastActivityAt.desc().nullsLast(), t.id),
+    index('contacts_tags_idx').using('gin', t.tags),
+  ],
+);
+
+
+/** A CSV import of contacts (`POST /api/contacts/import`): its counts and the rows it refused. */
+export const contactImports = pgTable(
+  'contact_imports',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    status: text('status', { enum: CONTACT_IMPORT_STATUSES }).notNull().default('running'),
+    fileName: text('file_name'),
+    /** Data rows read so far (the header not counted). */
+    rows: integer('rows').notNull().default(0),
+    imported: integer('imported').notNull().default(0),
+    updated: integer('updated').notNull().default(0),
+    /** Bad rows: `{line, reason}` with the file's line (header = 1); the first 1,000 kept. */
+    errors: jsonb('errors').$type<Array<{ line: number; reason: string }>>().notNull().default([]),
+    errorCount: integer('error_count').notNull().default(0),
+    /** Why the whole import failed (unreadable file, interrupted). */
+    failure: text('failure'),
+    createdAt: createdAt(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [index('contact_imports_tenant_idx').on(t.tenantId, t.createdAt)],
+);
+
+/** Which contacts an import brought (a campaign's audience may be `{importId}`). */
+export const contactImportMembers = pgTable(
+  'contact_import_members',
+  {
+    importId: uuid('import_id')
+      .notNull()
+      .references(() => contactImports.id, { onDelete: 'cascade' }),
+    contactId: uuid('contact_id')
+      .notNull()
+      .references(() => contacts.id, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.importId, t.contactId] })],
 );
 
 /** Every authenticated webhook POST, raw, before anything else happens. */
@@ -327,6 +381,8 @@ export const funnelRuns = pgTable(
     error: jsonb('error').$type<{ message: string; type?: string; step?: string }>(),
     cancelReason: text('cancel_reason'),
     variables: jsonb('variables').$type<Record<string, string>>().notNull().default({}),
+    /** The campaign whose message the triggering click answered (attribution), if any. */
+    campaignId: uuid('campaign_id').references(() => campaigns.id, { onDelete: 'set null' }),
     startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: updatedAt(),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
@@ -334,6 +390,7 @@ export const funnelRuns = pgTable(
   (t) => [
     index('funnel_runs_tenant_status_idx').on(t.tenantId, t.status, t.startedAt),
     index('funnel_runs_contact_idx').on(t.tenantId, t.contactKey, t.funnelId),
+    index('funnel_runs_campaign_idx').on(t.campaignId).where(sql`${t.campaignId} is not null`),
   ],
 );
 
@@ -509,4 +566,98 @@ export const aiInteractions = pgTable(
     // Retention deletes by age across tenants (RETENTION_AI_CALLS): the tenant index cannot serve that.
     index('ai_interactions_created_idx').on(t.createdAt),
   ],
+);
+
+// ─── Campaigns ─────────────────────────────────────────────────────────────────────────
+
+
+/** An outbound campaign; its workflow is `campaign:<id>`. `definition`: channels, message, windows, days, quotas, pacing. */
+export const campaigns = pgTable(
+  'campaigns',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name').notNull(),
+    status: text('status', { enum: CAMPAIGN_STATUSES }).notNull().default('scheduled'),
+    /** While waiting: `window`, `quota` or `channel`, and until when. */
+    waitingFor: text('waiting_for'),
+    waitingUntil: timestamp('waiting_until', { withTimezone: true }),
+    definition: jsonb('definition').$type<Record<string, unknown>>().notNull(),
+    startAt: timestamp('start_at', { withTimezone: true }),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+    startedAt: timestamp('started_at', { withTimezone: true }),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [index('campaigns_tenant_idx').on(t.tenantId, t.createdAt)],
+);
+
+
+/**
+ * One recipient of a campaign: queued until its send is claimed (`sending`), then sent or
+ * failed; skipped with a reason (opted out, invalid number, duplicate, per-recipient cap…).
+ * Delivered/read/replied/clicked are read from the message and the runs it started.
+ */
+export const campaignRecipients = pgTable(
+  'campaign_recipients',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    campaignId: uuid('campaign_id')
+      .notNull()
+      .references(() => campaigns.id, { onDelete: 'cascade' }),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    contactId: uuid('contact_id').references(() => contacts.id, { onDelete: 'set null' }),
+    phone: text('phone').notNull(),
+    status: text('status', { enum: CAMPAIGN_RECIPIENT_STATUSES }).notNull().default('queued'),
+    reason: text('reason'),
+    channelId: uuid('channel_id').references(() => channels.id, { onDelete: 'set null' }),
+    /** The outbound message row of its send. */
+    messageId: uuid('message_id').references(() => messages.id, { onDelete: 'set null' }),
+    sentAt: timestamp('sent_at', { withTimezone: true }),
+    updatedAt: updatedAt(),
+  },
+  (t) => [
+    uniqueIndex('campaign_recipients_uq').on(t.campaignId, t.phone),
+    index('campaign_recipients_next_idx').on(t.campaignId, t.status, t.id),
+    // Sliding-window quotas: a channel's and a contact's campaign sends in the last minute/hour/day.
+    index('campaign_recipients_channel_sent_idx').on(t.channelId, t.sentAt).where(sql`${t.sentAt} is not null`),
+    index('campaign_recipients_contact_sent_idx').on(t.contactId, t.sentAt).where(sql`${t.sentAt} is not null`),
+    index('campaign_recipients_message_idx').on(t.messageId).where(sql`${t.messageId} is not null`),
+  ],
+);
+
+// ─── Metrics ───────────────────────────────────────────────────────────────────────────
+
+/**
+ * The event log: one row per fact (message received/sent, status delivered/read/failed,
+ * funnel started/step completed/completed/failed, follow-up sent, AI reply, opt-out,
+ * handover, campaign sent/skipped), appended in the transaction of the fact it records.
+ * Rolled up every few minutes into metrics_* (by id: a late fact has a new id and its own
+ * time), never read by dashboards directly.
+ */
+export const conversationEvents = pgTable(
+  'conversation_events',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    tenantId: uuid('tenant_id').notNull(),
+    occurredAt: timestamp('occurred_at', { withTimezone: true }).notNull(),
+    kind: text('kind').notNull(),
+    channelId: uuid('channel_id'),
+    funnelId: uuid('funnel_id'),
+    campaignId: uuid('campaign_id'),
+    contactId: uuid('contact_id'),
+    messageId: uuid('message_id'),
+    runId: text('run_id'),
+    stepId: text('step_id'),
+    /** A duration the fact carries (first response time, ms). */
+    valueMs: integer('value_ms'),
+    recordedAt: timestamp('recorded_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  // No foreign keys (an append-only log outlives what it names); the rollup reads by id and
+  // recomputes a tenant's hours by time.
+  (t) => [index('conversation_events_tenant_time_idx').on(t.tenantId, t.occurredAt)],
 );

@@ -83,3 +83,12 @@ export const AI_INTERACTION_STATUSES = ['pending', 'ok', 'declined', 'skipped', 
  * (not 'infinity', which the drivers map differently).
  */
 export const UNTIL_RESUMED = new Date('9999-12-31T00:00:00Z');
+
+export const CONTACT_IMPORT_STATUSES = ['running', 'completed', 'failed'] as const;
+export type ContactImportStatus = (typeof CONTACT_IMPORT_STATUSES)[number];
+
+export const CAMPAIGN_STATUSES = ['scheduled', 'running', 'waiting', 'paused', 'completed', 'cancelled'] as const;
+export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
+
+export const CAMPAIGN_RECIPIENT_STATUSES = ['queued', 'sending', 'sent', 'failed', 'skipped'] as const;
+export type CampaignRecipientStatus = (typeof CAMPAIGN_RECIPIENT_STATUSES)[number];
