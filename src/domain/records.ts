@@ -92,3 +92,28 @@ export type CampaignStatus = (typeof CAMPAIGN_STATUSES)[number];
 
 export const CAMPAIGN_RECIPIENT_STATUSES = ['queued', 'sending', 'sent', 'failed', 'skipped'] as const;
 export type CampaignRecipientStatus = (typeof CAMPAIGN_RECIPIENT_STATUSES)[number];
+
+/**
+ * The facts conversation_events records (one row each), which the metrics roll up. A name
+ * never changes once written: stored rows and rollups read it.
+ */
+export const CONVERSATION_EVENT_KINDS = [
+  'message_received',
+  'message_sent',
+  'message_delivered',
+  'message_read',
+  'message_failed',
+  'funnel_started',
+  'funnel_step_completed',
+  'funnel_completed',
+  'funnel_failed',
+  'followup_sent',
+  'ai_reply',
+  'opt_out',
+  'resubscribed',
+  'handover',
+  'campaign_sent',
+  'campaign_skipped',
+  'campaign_clicked',
+] as const;
+export type ConversationEventKind = (typeof CONVERSATION_EVENT_KINDS)[number];

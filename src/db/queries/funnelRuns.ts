@@ -92,7 +92,17 @@ export async function getFunnelRunsByIds(db: Db, params: { runIds: string[] }): 
 /** The row of a run about to start (`queued`); a second insert of the same run does nothing. */
 export async function insertQueuedRun(
   db: Db,
-  params: { runId: string; tenantId: string; funnelId: string; funnelVersion: number; contactKey: string; channelId: string; triggerMessageId: string },
+  params: {
+    runId: string;
+    tenantId: string;
+    funnelId: string;
+    funnelVersion: number;
+    contactKey: string;
+    channelId: string;
+    triggerMessageId: string;
+    /** The campaign whose message the trigger answered (attribution). */
+    campaignId?: string;
+  },
 ): Promise<void> {
   await db
     .insert(funnelRuns)
@@ -104,6 +114,7 @@ export async function insertQueuedRun(
       contactKey: params.contactKey,
       channelId: params.channelId,
       triggerMessageId: params.triggerMessageId,
+      campaignId: params.campaignId,
       status: 'queued',
     })
     .onConflictDoNothing();
