@@ -17,10 +17,21 @@ function zonedParts(ms: number, timeZone: string): { y: number; m: number; d: nu
   return { y: get('year'), m: get('month'), d: get('day'), h: get('hour'), min: get('minute'), s: get('second') };
 }
 
-/** Offset (ms) of `timeZone` from UTC at instant `ms`. */
-function offsetAt(ms: number, timeZone: string): number {
+/** Offset (ms) of `timeZone` from UTC at instant `ms` (São Paulo: -3 h). */
+export function offsetAt(ms: number, timeZone: string): number {
   const p = zonedParts(ms, timeZone);
   return Date.UTC(p.y, p.m - 1, p.d, p.h, p.min, p.s) - Math.floor(ms / 1000) * 1000;
+}
+
+/**
+ * The start of the window of length `windowMs` that holds `ms`, with windows aligned to
+ * `timeZone`'s wall clock: a day window starts at local midnight, an hour window at the local
+ * hour (whole-hour zones and half-hour ones alike). Windows of other lengths (tests shrink
+ * them) are shifted by the same offset.
+ */
+export function zonedWindowStart(ms: number, windowMs: number, timeZone: string): number {
+  const offset = offsetAt(ms, timeZone);
+  return Math.floor((ms + offset) / windowMs) * windowMs - offset;
 }
 
 export function nextTimeOfDay(nowMs: number, hhmm: string, timeZone: string): number {

@@ -213,7 +213,7 @@ export async function deliver(deps: DeliveryDeps, req: DeliverRequest): Promise<
 
   const policy = sendPolicy(config, { channel: channel.settings.sendLimits, tenant: channel.tenantSettings.sendLimits });
   const sendAt = Math.max(now, req.notBefore ?? 0);
-  const windows = quotaWindows(policy, { tenantId: req.tenantId, channelId: channel.id, at: sendAt });
+  const windows = quotaWindows(policy, { tenantId: req.tenantId, channelId: channel.id, at: sendAt, timeZone: channel.tenantTimezone });
   const pacing = pacingRequest(policy, { channelId: channel.id, notBefore: sendAt });
   let start: SendStart;
   try {

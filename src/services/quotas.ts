@@ -15,6 +15,7 @@
  * (startSendAttempt in db/queries/sends.ts), and no pacing statement at all when pacing
  * is off.
  */
+import { zonedWindowStart } from '../domain/timeOfDay';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { decrementQuotas, incrementQuotas, pruneQuotaCounters, type QuotaSlot } from '../db/queries/quotas';
@@ -97,14 +98,19 @@ export interface QuotaWindow extends QuotaSlot {
  * tenant's day, then the channel's minute, hour and day (a fixed order, so concurrent
  * upserts lock rows alike and never deadlock). Limits of 0 are off.
  */
-export function quotaWindows(policy: SendPolicy, params: { tenantId: string; channelId: string; at: number }): QuotaWindow[] {
+export function quotaWindows(policy: SendPolicy, params: { tenantId: string; channelId: string; at: number; timeZone?: string }): QuotaWindow[] {
   const limits = [
     { scope: `tenant:${params.tenantId}:day`, label: 'tenant daily', limit: policy.tenantPerDay, windowMs: policy.windows.day },
     { scope: `channel:${params.channelId}:minute`, label: 'channel per-minute', limit: policy.channel.perMinute, windowMs: policy.windows.minute },
     { scope: `channel:${params.channelId}:hour`, label: 'channel hourly', limit: policy.channel.perHour, windowMs: policy.windows.hour },
     { scope: `channel:${params.channelId}:day`, label: 'channel daily', limit: policy.channel.perDay, windowMs: policy.windows.day },
   ].filter((l) => l.limit > 0 && l.windowMs > 0);
-  return limits.map((l) => ({ ...l, windowStart: new Date(Math.floor(params.at / l.windowMs) * l.windowMs) }));
+  // Day and hour windows follow the tenant's clock: a São Paulo tenant's held-back sends go
+  // out after its own midnight, not at 21:00 (UTC's).
+  return limits.map((l) => ({
+    ...l,
+    windowStart: new Date(params.timeZone ? zonedWindowStart(params.at, l.windowMs, params.timeZone) : Math.floor(params.at / l.windowMs) * l.windowMs),
+  }));
 }
 
 /**

@@ -23,7 +23,7 @@ export interface OutboundRow {
 export type SendChannel = Pick<
   typeof channels.$inferSelect,
   'id' | 'tenantId' | 'provider' | 'externalId' | 'baseUrl' | 'credentials' | 'settings'
-> & { tenantSettings: (typeof tenants.$inferSelect)['settings'] };
+> & { tenantSettings: (typeof tenants.$inferSelect)['settings']; tenantTimezone: string };
 
 export interface OpenedSend {
   channel: SendChannel;
@@ -55,6 +55,7 @@ export async function openOutboundSend(
     credentials: SendChannel['credentials'];
     settings: SendChannel['settings'];
     tenantSettings: SendChannel['tenantSettings'];
+    tenantTimezone: string;
     contactId: string | null;
     optedOutAt: number | null;
     lastInboundAt: number | null;
@@ -84,6 +85,7 @@ export async function openOutboundSend(
       credentials: r.credentials,
       settings: r.settings,
       tenantSettings: r.tenantSettings,
+      tenantTimezone: r.tenantTimezone,
     },
     contact: r.contactId === null ? undefined : { id: r.contactId, optedOutAt: ms(r.optedOutAt), lastInboundAt: ms(r.lastInboundAt) },
     row:
@@ -95,7 +97,7 @@ export async function openOutboundSend(
 
 const OPEN_OUTBOUND_SEND = `
 with ch as (
-  select c.id, c.tenant_id, c.provider, c.external_id, c.base_url, c.credentials, c.settings, t.settings as tenant_settings
+  select c.id, c.tenant_id, c.provider, c.external_id, c.base_url, c.credentials, c.settings, t.settings as tenant_settings, t.timezone as tenant_timezone
     from channels c join tenants t on t.id = c.tenant_id
    where c.id = $1::uuid
 ), ct as (
@@ -108,7 +110,7 @@ with ch as (
   returning id, channel_id, provider_message_id, status, error
 )
 select ch.id as "channelId", ch.tenant_id as "channelTenantId", ch.provider, ch.external_id as "externalId", ch.base_url as "baseUrl",
-       ch.credentials, ch.settings, ch.tenant_settings as "tenantSettings",
+       ch.credentials, ch.settings, ch.tenant_settings as "tenantSettings", ch.tenant_timezone as "tenantTimezone",
        ct.id as "contactId",
        (extract(epoch from ct.opted_out_at) * 1000)::float8 as "optedOutAt",
        (extract(epoch from ct.last_inbound_at) * 1000)::float8 as "lastInboundAt",
