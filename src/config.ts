@@ -194,6 +194,57 @@ export const configSchema = z.object({
   /** Furthest ahead a message may be scheduled. */
   SCHEDULE_MAX_AHEAD: duration('90d'),
 
+  // Campaigns (one workflow per campaign; its sends go through the delivery above, quotas included)
+  /**
+   * Sends of one campaign workflow run (a page of recipients): then the workflow continues as
+   * new, so its history stays short however big the audience.
+   */
+  CAMPAIGN_PAGE_SIZE: z.coerce.number().int().min(1).default(1_000),
+  /** A batch activity sends for at most this long, then hands back to its workflow, which starts the next. */
+  CAMPAIGN_BATCH_MAX: duration('10m'),
+  /** A batch heartbeats its progress; one silent this long (its worker died) is retried elsewhere. */
+  CAMPAIGN_HEARTBEAT_TIMEOUT: duration('30s'),
+  /**
+   * A channel's wait shorter than this (its next quota slot, pacing, a provider's Retry-After)
+   * is spent inside the batch; a longer one ends the batch and the workflow sleeps on a durable
+   * timer (no worker holds anything meanwhile).
+   */
+  CAMPAIGN_WAIT_IN_BATCH: duration('30s'),
+  /** With no connected channel (or every one refusing its credentials), look again after this. */
+  CAMPAIGN_CHANNEL_RECHECK: duration('5m'),
+  /** A channel whose provider failed transiently rests this long before its next send. */
+  CAMPAIGN_RETRY_BACKOFF: duration('5s'),
+  /**
+   * A claimed send without an outcome after this long belonged to a worker that died: a
+   * pause or cancel stops waiting for it (its batch's retry sends it after a resume, under
+   * the same idempotency key). At least a provider call and a pacing wait.
+   */
+  CAMPAIGN_SEND_LEASE: duration('1m'),
+  /** How often a batch's waiting channels look whether the campaign was paused or cancelled meanwhile. */
+  CAMPAIGN_STATUS_POLL: duration('2s'),
+  /** How often a pause or cancel looks whether the campaign's sends in flight have finished (it answers after they have). */
+  CAMPAIGN_DRAIN_POLL: duration('50ms'),
+  /**
+   * Campaign time follows the Temporal server's clock when it is ahead of the worker's by more
+   * than this: a time-skipping test server. Real deployments never shift it (see
+   * domain/campaign.ts campaignClockSkew).
+   */
+  CAMPAIGN_CLOCK_SKEW: duration('1m'),
+
+  // Contacts
+  /** Largest CSV accepted by `POST /api/contacts/import` (413 above), spooled to a temporary file as it arrives. */
+  CONTACT_IMPORT_MAX_BYTES: z.coerce.number().int().min(1024).default(50 * 1024 * 1024),
+  /** An import of at most this many data rows is answered when done (200); a bigger one becomes a job (202). */
+  CONTACT_IMPORT_SYNC_ROWS: z.coerce.number().int().min(1).default(10_000),
+  /** Rows upserted per statement (and per progress update of a job). */
+  CONTACT_IMPORT_BATCH: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  /**
+   * A running import's process touches it at least four times per this period; one left
+   * `running` without a touch for longer lost its process (a restart, a crash) and is marked
+   * failed, at start and whenever it is read.
+   */
+  CONTACT_IMPORT_STALE_AFTER: duration('1m'),
+
   // Conversations
   /** Speech-to-text model for voice notes (tenant setting `ai.transcribeAudio`). */
   OPENAI_TRANSCRIBE_MODEL: z.string().default('whisper-1'),
@@ -298,6 +349,38 @@ export const configSchema = z.object({
     .string()
     .regex(/^\S+( \S+){4}$/, 'a cron expression of five fields (minute hour day month weekday), in UTC')
     .default('30 6 * * *'),
+  /**
+   * When the daily opt-out digest runs (Temporal Schedule `zapflow-opt-out-digest`, created or
+   * updated by every worker at start): a cron expression in UTC, 09:00 in São Paulo by default.
+   * Each tenant with an admin contact and opt-outs in the OPT_OUT_DIGEST_WINDOW before the run
+   * gets one message.
+   */
+  OPT_OUT_DIGEST_CRON: z
+    .string()
+    .regex(/^\S+( \S+){4}$/, 'a cron expression of five fields (minute hour day month weekday), in UTC')
+    .default('0 12 * * *'),
+  /** The opt-outs one digest covers, up to its scheduled time: the cron's period. */
+  OPT_OUT_DIGEST_WINDOW: duration('1d'),
+
+  // Metrics (conversation_events → metrics_hourly/daily → GET /api/metrics)
+  /**
+   * How often the metrics rollup runs (Temporal Schedule `zapflow-metrics-rollup`, created or
+   * updated by every worker at start): dashboards see facts this late at most, plus one run.
+   */
+  METRICS_ROLLUP_INTERVAL: duration('5m'),
+  /** Runs missed while Temporal or the workers were down are made up (as one run) within this window. */
+  METRICS_ROLLUP_CATCHUP: duration('1d'),
+  /**
+   * Events recorded less than this long ago wait for the next run: an event id is drawn before
+   * its transaction commits, so the newest ids may still have older ones in flight.
+   */
+  METRICS_ROLLUP_SETTLE: duration('10s'),
+  /** Events per rollup transaction (a batch); a run takes batches until it has caught up. */
+  METRICS_ROLLUP_BATCH: z.coerce.number().int().min(1).default(200_000),
+  /** Longest range `GET /api/metrics?groupBy=hour` answers (from → to). */
+  METRICS_MAX_HOURLY_RANGE: duration('31d'),
+  /** Longest range `GET /api/metrics?groupBy=day` and `GET /api/funnels/:id/metrics` answer. */
+  METRICS_MAX_DAILY_RANGE: duration('366d'),
 });
 
 export type Config = z.infer<typeof configSchema>;

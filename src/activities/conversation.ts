@@ -15,6 +15,7 @@ import { loadConfig, type Config } from '../config';
 import { beginInteraction, finishInteraction, tokensSpentSince, type AiInteractionRow } from '../db/queries/aiInteractions';
 import { getChannelById } from '../db/queries/channels';
 import { getContactState, pauseContact } from '../db/queries/contacts';
+import { SEND_KEYS } from '../db/queries/conversationEvents';
 import { activeRunsOfContact } from '../db/queries/funnelRuns';
 import { searchKnowledge } from '../db/queries/knowledge';
 import { isSentWithKey } from '../db/queries/sends';
@@ -350,7 +351,8 @@ export function createConversationActivities(deps: ActivityDeps) {
       let sent = 0;
       for (const [i, text] of params.parts.entries()) {
         heartbeat();
-        const idempotencyKey = `ai:${params.turnKey}:${i}`;
+        // The key also makes the first part's send an ai_reply in the event log (SEND_KEYS).
+        const idempotencyKey = SEND_KEYS.aiReplyPart(params.turnKey, i);
         const already = await isSentWithKey(deps.db, { idempotencyKey });
         if (!already && channel) {
           const ms = typingMs(text, config.AI_TYPING_PER_CHAR, config.AI_TYPING_MAX);
@@ -509,7 +511,8 @@ export function createConversationActivities(deps: ActivityDeps) {
         channelId: params.channelId,
         contactKey: params.contactKey,
         message: { type: 'text', text: params.text },
-        idempotencyKey: `followup:${params.key}`,
+        // The key also logs the send as followup_sent (SEND_KEYS).
+        idempotencyKey: SEND_KEYS.followUp(params.key),
       });
       return { sent: true, at: Date.now() };
     },

@@ -7,6 +7,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { loadConfig } from '../config';
 import { getChannelById } from '../db/queries/channels';
 import { changeContactTags, getContact, pauseContact } from '../db/queries/contacts';
+import { appendContactEvent } from '../db/queries/conversationEvents';
 import { activeRunsOfContact, markRunFinished, markRunRunning, recordRunStep } from '../db/queries/funnelRuns';
 import { getFunnelVersion } from '../db/queries/funnels';
 import { getTenant } from '../db/queries/tenants';
@@ -105,8 +106,19 @@ export function createFunnelActivities(deps: ActivityDeps) {
 
     /** Pauses the bot for the contact (until a human resumes it) and tells the tenant. */
     async funnelHandover(params: StepRef & { tenantId: string; channelId: string; contactKey: string; note?: string; funnelName: string }) {
-      await pauseContact(deps.db, { tenantId: params.tenantId, contactKey: params.contactKey, until: UNTIL_RESUMED, reason: `handover: ${params.funnelName}` });
-      await recordRunStep(deps.db, { runId: params.runId, stepId: params.stepId, stepIndex: params.stepIndex });
+      // The pause, the step and the handover's event (once per run and step) in one transaction.
+      await deps.db.transaction(async (tx) => {
+        await pauseContact(tx, { tenantId: params.tenantId, contactKey: params.contactKey, until: UNTIL_RESUMED, reason: `handover: ${params.funnelName}` });
+        await recordRunStep(tx, { runId: params.runId, stepId: params.stepId, stepIndex: params.stepIndex });
+        await appendContactEvent(tx, {
+          tenantId: params.tenantId,
+          contactKey: params.contactKey,
+          kind: 'handover',
+          channelId: params.channelId,
+          runId: params.runId,
+          stepId: params.stepId,
+        });
+      });
       await notifyAdmin(deps, {
         tenantId: params.tenantId,
         text: `zapflow: o contato ${params.contactKey} pediu atendimento humano (funil "${params.funnelName}")${params.note ? `: ${params.note}` : ''}.`,

@@ -1,7 +1,10 @@
+import { createCampaignActivities } from './campaigns';
 import { createContactActivities } from './contact';
 import { createConversationActivities } from './conversation';
 import { createFunnelActivities } from './funnels';
+import { createMetricsActivities } from './metrics';
 import { createRetentionActivities } from './retention';
+import { createOptOutDigestActivities } from './optOutDigest';
 import { createSendingActivities } from './sending';
 import type { ActivityDeps } from './deps';
 
@@ -18,6 +21,9 @@ export function createActivities(deps: ActivityDeps) {
     ...createSendingActivities(deps),
     ...createConversationActivities(deps),
     ...createRetentionActivities(deps),
+    ...createOptOutDigestActivities(deps),
+    ...createMetricsActivities(deps),
+    ...createCampaignActivities(deps),
   };
 }
 

@@ -5,6 +5,13 @@ import { logContext } from '../log';
 import { apiKeyLookups } from '../metrics';
 import { ApiError } from './errors';
 
+/** The id of the API key that authenticated the request (set by requireTenant): who asked, for records such as a re-subscription. */
+export function apiKeyOf(res: Response): string {
+  const keyId = res.locals.apiKeyId as string | undefined;
+  if (!keyId) throw new ApiError('unauthorized', 'no API key on this request');
+  return keyId;
+}
+
 /** The authenticated tenant of a request (set by requireTenant). */
 export function tenantOf(res: Response): string {
   const tenantId = res.locals.tenantId as string | undefined;
@@ -61,8 +68,10 @@ export class ApiKeyCache {
  */
 export function requireTenant(deps: { db: Db; cache: ApiKeyCache; failures: RequestHandler }): RequestHandler {
   const { db, cache, failures } = deps;
-  const authenticated = (res: Response, tenantId: string, next: NextFunction) => {
+  const authenticated = (res: Response, found: { tenantId: string; keyId: string }, next: NextFunction) => {
+    const { tenantId } = found;
     res.locals.tenantId = tenantId;
+    res.locals.apiKeyId = found.keyId;
     const context = logContext.getStore();
     if (context) context.tenantId = tenantId;
     next();
@@ -71,7 +80,7 @@ export function requireTenant(deps: { db: Db; cache: ApiKeyCache; failures: Requ
     const key = presentedKey(req);
     const hash = key ? hashApiKey(key) : undefined;
     const known = hash ? cache.get(hash) : undefined;
-    if (known) return authenticated(res, known.tenantId, next);
+    if (known) return authenticated(res, known, next);
     void failures(req, res, (err?: unknown) => {
       if (err) return next(err);
       if (!hash) return next(new ApiError('unauthorized', 'API key required: Authorization: Bearer <key> or X-Api-Key'));
@@ -80,7 +89,7 @@ export function requireTenant(deps: { db: Db; cache: ApiKeyCache; failures: Requ
         (found) => {
           if (!found) return next(new ApiError('unauthorized', 'invalid or revoked API key'));
           cache.set(hash, found);
-          authenticated(res, found.tenantId, next);
+          authenticated(res, found, next);
         },
         (error: unknown) => next(error),
       );

@@ -5,6 +5,7 @@ import { Router } from 'express';
 import { z } from 'zod';
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/client';
+import { listFunnelRunsOfCampaign } from '../db/queries/campaigns';
 import { getFunnelRun, listFunnelRuns } from '../db/queries/funnelRuns';
 import { FUNNEL_RUN_STATUSES } from '../domain/records';
 import { parseDuration } from '../domain/duration';
@@ -17,6 +18,8 @@ import { ApiError } from './errors';
 export const funnelRunsQuerySchema = z.object({
   status: z.enum(FUNNEL_RUN_STATUSES).optional(),
   funnelId: z.uuid().optional(),
+  /** Runs started by a click on this campaign's message (each run says its `campaignId`). */
+  campaignId: z.uuid({ message: 'must be a campaign id (uuid)' }).optional(),
   contact: z.string().optional(),
   since: z
     .string()
@@ -99,7 +102,10 @@ export function funnelsRouter(deps: { db: Db; temporal: Client; funnelTriggers?:
     async (req, res) => {
       const query = funnelRunsQuerySchema.parse(req.query);
       const contactKey = query.contact ? (phoneFromClient(query.contact) ?? query.contact) : undefined;
-      const runs = await listFunnelRuns(deps.db, { tenantId: tenantOf(res), ...query, contactKey });
+      const { campaignId, ...filters } = query;
+      const runs = campaignId
+        ? await listFunnelRunsOfCampaign(deps.db, { tenantId: tenantOf(res), campaignId, ...filters, contactKey })
+        : await listFunnelRuns(deps.db, { tenantId: tenantOf(res), ...filters, contactKey });
       res.json({ runs });
     },
   );

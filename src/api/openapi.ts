@@ -8,6 +8,9 @@ import { envelopeSchema as evolutionEnvelope } from '../ingest/parse/evolution';
 import { envelopeSchema as metaEnvelope } from '../ingest/parse/meta';
 import { createKeyBody, createTenantBody } from './admin';
 import { funnelRunsQuerySchema } from './funnels';
+import { createCampaignBodySchema, listCampaignsQuerySchema, listRecipientsQuerySchema } from './campaigns';
+import { contactPatchSchema, contactsQuerySchema, optOutsQuerySchema } from './audience';
+import { funnelMetricsQuerySchema, metricsQuerySchema } from './metrics';
 import { rescheduleBodySchema, scheduleMessageBodySchema, sendMessageBodySchema } from './sending';
 import { tenantSettingsInput } from '../services/tenantSettings';
 import { updateChannelSchema } from '../services/channels';
@@ -96,6 +99,23 @@ function build(): Json {
       },
       '/api/funnels/{id}/activate': { parameters: [idParam()], post: tenantScoped({ tags: ['funnels'], summary: 'activate', responses: { '200': ok('funnel'), ...errors(404) } }) },
       '/api/funnels/{id}/deactivate': { parameters: [idParam()], post: tenantScoped({ tags: ['funnels'], summary: 'deactivate', responses: { '200': ok('funnel'), ...errors(404) } }) },
+      '/api/metrics': {
+        get: tenantScoped({
+          tags: ['metrics'],
+          summary: 'rolled-up counts and first-response time per local hour or day (and per channel, funnel or campaign), with totals',
+          parameters: queryParams(metricsQuerySchema),
+          responses: { '200': ok('rows and totals'), ...errors(400) },
+        }),
+      },
+      '/api/funnels/{id}/metrics': {
+        parameters: [idParam()],
+        get: tenantScoped({
+          tags: ['metrics'],
+          summary: "a funnel's runs and step-by-step conversion over local days",
+          parameters: queryParams(funnelMetricsQuerySchema),
+          responses: { '200': ok('runs and steps'), ...errors(400, 404) },
+        }),
+      },
       '/api/funnel-runs': { get: tenantScoped({ tags: ['funnels'], summary: 'list runs', parameters: queryParams(funnelRunsQuerySchema), responses: { '200': ok('runs'), ...errors(400) } }) },
       '/api/funnel-runs/{id}': { parameters: [idParam()], get: tenantScoped({ tags: ['funnels'], summary: 'a run and its progress', responses: { '200': ok('run'), ...errors(404) } }) },
       '/api/funnel-runs/{id}/cancel': { parameters: [idParam()], post: tenantScoped({ tags: ['funnels'], summary: 'cancel a run', responses: { '202': ok('cancelling'), ...errors(404, 409) } }) },
@@ -112,6 +132,84 @@ function build(): Json {
         patch: tenantScoped({ tags: ['sending'], summary: 'reschedule', requestBody: jsonBody(rescheduleBodySchema), responses: { '200': ok('rescheduled'), ...errors(400, 404, 409) } }),
         delete: tenantScoped({ tags: ['sending'], summary: 'cancel (409 once sent)', responses: { '200': ok('cancelled'), ...errors(404, 409) } }),
       },
+      '/api/contacts': {
+        get: tenantScoped({
+          tags: ['contacts'],
+          summary: 'contacts, most recent activity first: search by phone prefix or name words, filter by tag, opt-out and activity; cursor pages',
+          parameters: queryParams(contactsQuerySchema),
+          responses: { '200': ok('{contacts, nextCursor}'), ...errors(400) },
+        }),
+      },
+      '/api/contacts/import': {
+        post: tenantScoped({
+          tags: ['contacts'],
+          summary:
+            'import a CSV (header row with a phone column; name, tags; every other column a {{variable}}): up to CONTACT_IMPORT_SYNC_ROWS rows answered when done, bigger files become a job',
+          requestBody: {
+            required: true,
+            content: {
+              'text/csv': { schema: { type: 'string' } },
+              'multipart/form-data': { schema: { type: 'object', properties: { file: { type: 'string', format: 'binary' } }, required: ['file'] } },
+            },
+          },
+          responses: { '200': ok('the finished import: counts and errors [{line, reason}]'), '202': ok('{importId, status: running}: follow it at /api/contacts/imports/{id}'), ...errors(400, 413) },
+        }),
+      },
+      '/api/contacts/imports/{id}': {
+        parameters: [idParam()],
+        get: tenantScoped({ tags: ['contacts'], summary: 'an import: running, completed (counts, errors) or failed (why)', responses: { '200': ok('import'), ...errors(404) } }),
+      },
+      '/api/contacts/{phone}': {
+        parameters: [idParam('phone')],
+        get: tenantScoped({ tags: ['contacts'], summary: 'a contact: profile, tags, variables, opt-out and re-subscription, active funnel runs', responses: { '200': ok('contact'), ...errors(404) } }),
+        patch: tenantScoped({
+          tags: ['contacts'],
+          summary: 'change name, tags (replace, or addTags/removeTags) and variables (merged; null removes one)',
+          requestBody: jsonBody(contactPatchSchema),
+          responses: { '200': ok('contact'), ...errors(400, 404) },
+        }),
+      },
+      '/api/contacts/{phone}/opt-out': {
+        parameters: [idParam('phone')],
+        delete: tenantScoped({ tags: ['contacts'], summary: 're-subscribe an opted-out contact (recorded with the API key and the time)', responses: { '200': ok('contact'), ...errors(404, 409) } }),
+      },
+      '/api/opt-outs': {
+        get: tenantScoped({ tags: ['contacts'], summary: 'opted-out contacts, newest first; cursor pages', parameters: queryParams(optOutsQuerySchema), responses: { '200': ok('{optOuts, nextCursor}'), ...errors(400) } }),
+      },
+      '/api/campaigns': {
+        get: tenantScoped({ tags: ['campaigns'], summary: 'campaigns, newest first; cursor pages', parameters: queryParams(listCampaignsQuerySchema), responses: { '200': ok('{campaigns, nextCursor}'), ...errors(400) } }),
+        post: tenantScoped({
+          tags: ['campaigns'],
+          summary:
+            'create a campaign: channels rotated, a message with {{variables}} per recipient, an audience ({tags}, {importId} or {phones}), start, windows and days in the tenant timezone, sliding quotas, pacing; refused with the reason when it could send nothing (Idempotency-Key header supported)',
+          requestBody: jsonBody(createCampaignBodySchema),
+          responses: { '201': ok('the campaign, its recipients resolved'), '200': ok('the campaign an earlier request with this Idempotency-Key created'), ...errors(400, 503) },
+        }),
+      },
+      '/api/campaigns/{id}': {
+        parameters: [idParam()],
+        get: tenantScoped({
+          tags: ['campaigns'],
+          summary: 'state (scheduled, running, waiting for window/quota/channel until, paused, completed, cancelled) and counts: queued, sent, delivered, read, replied, clicked, failed, skipped by reason',
+          responses: { '200': ok('campaign'), ...errors(404) },
+        }),
+      },
+      '/api/campaigns/{id}/recipients': {
+        parameters: [idParam()],
+        get: tenantScoped({ tags: ['campaigns'], summary: 'recipients in order with status and reason; cursor pages', parameters: queryParams(listRecipientsQuerySchema), responses: { '200': ok('{recipients, nextCursor}'), ...errors(400, 404) } }),
+      },
+      ...Object.fromEntries(
+        (
+          [
+            ['pause', 'pause: answered once no send of the campaign is in flight; none starts after the answer'],
+            ['resume', 'resume a paused campaign'],
+            ['cancel', 'cancel: answered once no send of the campaign is in flight; none starts after the answer'],
+          ] as const
+        ).map(([action, summary]) => [
+          `/api/campaigns/{id}/${action}`,
+          { parameters: [idParam()], post: tenantScoped({ tags: ['campaigns'], summary, responses: { '200': ok('campaign'), ...errors(404, 409, 503) } }) },
+        ]),
+      ),
       '/api/settings': {
         get: tenantScoped({ tags: ['settings'], summary: "the tenant's settings, defaults filled in", responses: { '200': ok('settings') } }),
         patch: tenantScoped({

@@ -13,6 +13,9 @@ import { funnelsRouter } from './funnels';
 import { sendingRouter } from './sending';
 import { contactsRouter } from './contacts';
 import { settingsRouter } from './settings';
+import { metricsRouter } from './metrics';
+import { audienceRouter } from './audience';
+import { campaignsRouter } from './campaigns';
 import type { FunnelTriggerCache } from '../services/funnels';
 
 export interface RouteDeps {
@@ -27,7 +30,7 @@ export interface RouteDeps {
 
 /** Tenant-scoped resources under /api: JSON bodies, an API key on every route. */
 function tenantRouters(deps: RouteDeps): Router[] {
-  return [funnelsRouter(deps), sendingRouter(deps), contactsRouter(deps), settingsRouter(deps)];
+  return [funnelsRouter(deps), sendingRouter(deps), contactsRouter(deps), settingsRouter(deps), audienceRouter(deps), metricsRouter(deps), campaignsRouter(deps)];
 }
 
 /**

@@ -85,8 +85,10 @@ const contentSchema = z.object({
   template: templateSchema.optional(),
 });
 type Content = z.infer<typeof contentSchema>;
+/** The content fields alone: what a message is, without whom it goes to. */
+type MessageContent = Omit<Content, 'instanceName' | 'phoneNumber'>;
 
-function checkContent(c: Content, ctx: z.RefinementCtx): void {
+function checkContent(c: MessageContent, ctx: z.RefinementCtx): void {
   const issue = (path: string, message: string) => ctx.addIssue({ code: 'custom', path: [path], message });
   const kinds = (['media', 'buttons', 'list', 'template'] as const).filter((k) => c[k] !== undefined);
   if (kinds.length > 1) {
@@ -111,7 +113,7 @@ function checkContent(c: Content, ctx: z.RefinementCtx): void {
   }
 }
 
-function toOutbound(c: Content): OutboundMessage {
+function toOutbound(c: MessageContent): OutboundMessage {
   if (c.template) {
     const { name, language, variables, components } = c.template;
     return { type: 'template', name, language, ...(variables ? { variables } : {}), ...(components ? { components } : {}) };
@@ -151,6 +153,13 @@ export const sendMessageBodySchema = contentSchema.superRefine(checkContent).tra
   message: toOutbound(c),
 }));
 export type SendMessageBody = z.input<typeof sendMessageBodySchema>;
+
+/**
+ * A message's content under the send API's rules, without a recipient (campaigns): `message`
+ * as the text (or caption, or body of buttons and lists), `title`, `footer`, `media`,
+ * `buttons`, `list` or `template`.
+ */
+export const messageContentSchema = contentSchema.omit({ instanceName: true, phoneNumber: true }).superRefine(checkContent).transform(toOutbound);
 
 const ISO_WITH_OFFSET = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)(Z|[+-]\d{2}:?\d{2})$/i;
 
@@ -192,7 +201,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // ─── router ───
 
-function idempotencyKeyOf(req: Request): string | undefined {
+export function idempotencyKeyOf(req: Request): string | undefined {
   const parsed = idempotencyKeySchema.safeParse(req.header('idempotency-key'));
   if (!parsed.success) {
     const message = parsed.error.issues[0].message;

@@ -1,8 +1,10 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   customType,
+  date,
   index,
   integer,
   jsonb,
@@ -101,6 +103,21 @@ export const channels = pgTable(
   ],
 );
 
+/**
+ * Accented letters (either case: lower() leaves non-ASCII letters alone under a C locale) and
+ * their plain forms: names and search terms both go through translate(lower(…)), so
+ * "conceicao" and "CONCEIÇÃO" find "Conceição".
+ */
+export const NAME_ACCENTED = 'áàâãäéèêëíìîïóòôõöúùûüçñýÿÁÀÂÃÄÉÈÊËÍÌÎÏÓÒÔÕÖÚÙÛÜÇÑÝŸ';
+export const NAME_PLAIN = 'aaaaaeeeeiiiiooooouuuucnyyaaaaaeeeeiiiiooooouuuucnyy';
+
+/** A text-search vector column (stored, generated). */
+const searchVector = customType<{ data: string }>({
+  dataType() {
+    return 'tsvector';
+  },
+});
+
 export const contacts = pgTable(
   'contacts',
   {
@@ -129,6 +146,14 @@ export const contacts = pgTable(
     resubscribedBy: text('resubscribed_by'),
     /** The contact's last message either way (lists sort by it), kept by PostgreSQL. */
     lastActivityAt: timestamp('last_activity_at', { withTimezone: true }).generatedAlwaysAs(sql`greatest(last_inbound_at, last_outbound_at)`),
+    /**
+     * The name's words, lower case, without accents (simple dictionary, no stemming), kept by
+     * PostgreSQL: name search reads it through contacts_name_search_idx, and a list that walks
+     * the activity index filters on it without recomputing anything per row.
+     */
+    nameSearch: searchVector('name_search').generatedAlwaysAs(
+      sql.raw(`to_tsvector('simple'::regconfig, translate(lower(coalesce(name, '')), '${NAME_ACCENTED}', '${NAME_PLAIN}'))`),
+    ),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -137,9 +162,14 @@ export const contacts = pgTable(
     // Contact lists: newest activity first, cursor (last_activity_at, id).
     index('contacts_tenant_activity_idx').on(t.tenantId, t.lastActivityAt.desc().nullsLast(), t.id),
     index('contacts_tags_idx').using('gin', t.tags),
+    // Name search (GET /api/contacts?q=): word prefixes, case and accents ignored.
+    index('contacts_name_search_idx').using('gin', t.nameSearch),
+    // Opt-outs newest first (GET /api/opt-outs) and the daily digest's last day: only opted-out rows.
+    index('contacts_tenant_opted_out_idx')
+      .on(t.tenantId, t.optedOutAt.desc(), t.id)
+      .where(sql`${t.optedOutAt} is not null`),
   ],
 );
-
 
 /** A CSV import of contacts (`POST /api/contacts/import`): its counts and the rows it refused. */
 export const contactImports = pgTable(
@@ -160,6 +190,13 @@ export const contactImports = pgTable(
     errorCount: integer('error_count').notNull().default(0),
     /** Why the whole import failed (unreadable file, interrupted). */
     failure: text('failure'),
+    /** Rows whose phone an earlier row of the same file already had (merged into it: the later row wins). */
+    duplicates: integer('duplicates').notNull().default(0),
+    /**
+     * Touched by the process running the import while it runs: a `running` import whose
+     * heartbeat is older than CONTACT_IMPORT_STALE_AFTER lost its process and is marked failed.
+     */
+    heartbeatAt: timestamp('heartbeat_at', { withTimezone: true }).notNull().defaultNow(),
     createdAt: createdAt(),
     finishedAt: timestamp('finished_at', { withTimezone: true }),
   },
@@ -626,6 +663,8 @@ export const campaignRecipients = pgTable(
     // Sliding-window quotas: a channel's and a contact's campaign sends in the last minute/hour/day.
     index('campaign_recipients_channel_sent_idx').on(t.channelId, t.sentAt).where(sql`${t.sentAt} is not null`),
     index('campaign_recipients_contact_sent_idx').on(t.contactId, t.sentAt).where(sql`${t.sentAt} is not null`),
+    // The tenant's campaign sends in the last day (a campaign's perTenantPerDay), across its channels.
+    index('campaign_recipients_tenant_sent_idx').on(t.tenantId, t.sentAt).where(sql`${t.sentAt} is not null`),
     index('campaign_recipients_message_idx').on(t.messageId).where(sql`${t.messageId} is not null`),
   ],
 );
@@ -659,5 +698,161 @@ export const conversationEvents = pgTable(
   },
   // No foreign keys (an append-only log outlives what it names); the rollup reads by id and
   // recomputes a tenant's hours by time.
-  (t) => [index('conversation_events_tenant_time_idx').on(t.tenantId, t.occurredAt)],
+  (t) => [
+    index('conversation_events_tenant_time_idx').on(t.tenantId, t.occurredAt),
+    // A funnel run's facts once each (started, a step first reached, completed, failed,
+    // handover): an activity retried, or a run replayed, writes nothing twice. Only rows with a
+    // run are in it, so message and status events (the ingest's) pay nothing for it.
+    uniqueIndex('conversation_events_run_uq')
+      .on(t.runId, t.kind, sql`coalesce(${t.stepId}, '')`)
+      .where(sql`${t.runId} is not null`),
+  ],
 );
+
+/**
+ * The value of the channel, funnel and campaign columns of the rollup tables for "none" (an
+ * event without a funnel, a handover without a channel): a real value, so that the three can
+ * be part of the primary key.
+ */
+export const METRICS_NONE = '00000000-0000-0000-0000-000000000000';
+
+/**
+ * First-response times in a fixed histogram: the count of responses up to each bound (ms;
+ * the last column counts the rest). Rows merged by summing keep it exact, so a p50 can be
+ * read from any range of hours or days. Columns in this order in every rollup table.
+ */
+export const FIRST_RESPONSE_BUCKETS = [
+  { column: 'frt_le_10s', upToMs: 10_000 },
+  { column: 'frt_le_30s', upToMs: 30_000 },
+  { column: 'frt_le_1m', upToMs: 60_000 },
+  { column: 'frt_le_2m', upToMs: 120_000 },
+  { column: 'frt_le_5m', upToMs: 300_000 },
+  { column: 'frt_le_15m', upToMs: 900_000 },
+  { column: 'frt_le_30m', upToMs: 1_800_000 },
+  { column: 'frt_le_1h', upToMs: 3_600_000 },
+  { column: 'frt_le_2h', upToMs: 7_200_000 },
+  { column: 'frt_le_4h', upToMs: 14_400_000 },
+  { column: 'frt_le_8h', upToMs: 28_800_000 },
+  { column: 'frt_le_24h', upToMs: 86_400_000 },
+  { column: 'frt_over_24h', upToMs: null },
+] as const;
+
+/**
+ * What a rollup row counts, the same in the hourly and the daily table (which events make each
+ * column: src/db/queries/metrics.ts). Sums of rows are rows: any range and any grouping is a sum.
+ */
+const metricColumns = () => {
+  const count = (name: string) => integer(name).notNull().default(0);
+  return {
+    sent: count('sent'),
+    received: count('received'),
+    delivered: count('delivered'),
+    read: count('read'),
+    failed: count('failed'),
+    replies: count('replies'),
+    optOuts: count('opt_outs'),
+    resubscribed: count('resubscribed'),
+    followUps: count('followups'),
+    aiReplies: count('ai_replies'),
+    handovers: count('handovers'),
+    funnelStarted: count('funnel_started'),
+    funnelCompleted: count('funnel_completed'),
+    funnelFailed: count('funnel_failed'),
+    campaignSent: count('campaign_sent'),
+    campaignSkipped: count('campaign_skipped'),
+    campaignClicked: count('campaign_clicked'),
+    /** First responses (message_sent events carrying one): how many and their sum, for the average. */
+    frtCount: count('frt_count'),
+    frtSumMs: bigint('frt_sum_ms', { mode: 'number' }).notNull().default(0),
+    frtLe10s: count('frt_le_10s'),
+    frtLe30s: count('frt_le_30s'),
+    frtLe1m: count('frt_le_1m'),
+    frtLe2m: count('frt_le_2m'),
+    frtLe5m: count('frt_le_5m'),
+    frtLe15m: count('frt_le_15m'),
+    frtLe30m: count('frt_le_30m'),
+    frtLe1h: count('frt_le_1h'),
+    frtLe2h: count('frt_le_2h'),
+    frtLe4h: count('frt_le_4h'),
+    frtLe8h: count('frt_le_8h'),
+    frtLe24h: count('frt_le_24h'),
+    frtOver24h: count('frt_over_24h'),
+  };
+};
+
+/**
+ * What a rollup row is summed over (`dimension`): `detail` rows are per channel × funnel ×
+ * campaign; the others hold the same events summed over all but one of them (`channel`,
+ * `funnel`, `campaign`: the other two ids are METRICS_NONE) or all three (`total`). The API
+ * reads the level it answers (`by`), a range of rows it returns as they are; `detail` keeps
+ * every combination for whatever grouping comes next.
+ */
+export const METRICS_DIMENSIONS = ['total', 'channel', 'funnel', 'campaign', 'detail'] as const;
+
+/**
+ * Hourly rollup of conversation_events per tenant (and channel, funnel, campaign, at each
+ * level of `dimension`; METRICS_NONE for none), in the tenant's timezone: `bucket_start` is
+ * the instant its local hour starts. Recomputed from the log, a whole (tenant, hour) at a
+ * time, by the metrics rollup schedule; the API reads these rows and never the log.
+ */
+export const metricsHourly = pgTable(
+  'metrics_hourly',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    dimension: text('dimension', { enum: METRICS_DIMENSIONS }).notNull(),
+    bucketStart: timestamp('bucket_start', { withTimezone: true }).notNull(),
+    channelId: uuid('channel_id').notNull(),
+    funnelId: uuid('funnel_id').notNull(),
+    campaignId: uuid('campaign_id').notNull(),
+    ...metricColumns(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.dimension, t.bucketStart, t.channelId, t.funnelId, t.campaignId] })],
+);
+
+/** The same per local day (the tenant's timezone), summed from metrics_hourly. */
+export const metricsDaily = pgTable(
+  'metrics_daily',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    dimension: text('dimension', { enum: METRICS_DIMENSIONS }).notNull(),
+    day: date('day', { mode: 'string' }).notNull(),
+    channelId: uuid('channel_id').notNull(),
+    funnelId: uuid('funnel_id').notNull(),
+    campaignId: uuid('campaign_id').notNull(),
+    ...metricColumns(),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.dimension, t.day, t.channelId, t.funnelId, t.campaignId] })],
+);
+
+/** Funnel step conversion per local hour: runs that reached each step (funnel_step_completed, once per run and step). */
+export const metricsFunnelStepsHourly = pgTable(
+  'metrics_funnel_steps_hourly',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    bucketStart: timestamp('bucket_start', { withTimezone: true }).notNull(),
+    funnelId: uuid('funnel_id').notNull(),
+    stepId: text('step_id').notNull(),
+    reached: integer('reached').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.bucketStart, t.funnelId, t.stepId] })],
+);
+
+/** The same per local day, summed from metrics_funnel_steps_hourly. */
+export const metricsFunnelStepsDaily = pgTable(
+  'metrics_funnel_steps_daily',
+  {
+    tenantId: uuid('tenant_id').notNull(),
+    day: date('day', { mode: 'string' }).notNull(),
+    funnelId: uuid('funnel_id').notNull(),
+    stepId: text('step_id').notNull(),
+    reached: integer('reached').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.tenantId, t.day, t.funnelId, t.stepId] })],
+);
+
+/** How far the rollup has read the log: the last conversation_events id it rolled up. */
+export const metricsRollupState = pgTable('metrics_rollup_state', {
+  name: text('name').primaryKey(),
+  lastEventId: bigint('last_event_id', { mode: 'number' }).notNull().default(0),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});

@@ -43,6 +43,8 @@ export const FAILURES = {
   FunnelLoopLimit: { retryable: false, handledBy: 'funnel run fails: a step was visited more than FUNNEL_MAX_STEP_VISITS times (a loop that never ends)' },
   Misconfigured: { retryable: false, handledBy: 'an operator: the worker lacks a dependency (its Temporal client)' },
   RetentionIncomplete: { retryable: false, handledBy: 'the daily retention run fails after pruning the other tables; the next run catches up (its result lists what failed)' },
+  OptOutDigestIncomplete: { retryable: false, handledBy: "the daily opt-out digest fails after sending the other tenants' digests (its result names the tenants that got none)" },
+  CampaignNotActive: { retryable: false, handledBy: 'the API answers 409 to a pause, resume or cancel of a campaign that has completed or was cancelled' },
 } as const satisfies Record<string, FailureInfo>;
 
 export type FailureType = keyof typeof FAILURES;

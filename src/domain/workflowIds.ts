@@ -29,10 +29,31 @@ export function scheduleWorkflowId(scheduleId: string): string {
   return `schedule:${scheduleId}`;
 }
 
+/** One workflow per campaign: it pages through the recipients, sleeping through closed windows and full quotas. */
+export function campaignWorkflowId(campaignId: string): string {
+  return `campaign:${campaignId}`;
+}
+
+/** The daily opt-out digest's Temporal Schedule (one per namespace; every worker creates or updates it). */
+export const OPT_OUT_DIGEST_SCHEDULE_ID = 'zapflow-opt-out-digest';
+
+/** The opt-out digest workflow: the schedule starts it under this id plus the scheduled time. */
+export function optOutDigestWorkflowId(): string {
+  return 'opt-out-digest';
+}
+
 /** The daily retention Temporal Schedule (one per namespace; every worker creates or updates it). */
 export const RETENTION_SCHEDULE_ID = 'zapflow-retention';
 
 /** The retention workflow: the schedule starts it under this id plus the scheduled time. */
 export function retentionWorkflowId(): string {
   return 'retention';
+}
+
+/** The metrics rollup's Temporal Schedule (every METRICS_ROLLUP_INTERVAL; every worker creates or updates it). */
+export const METRICS_ROLLUP_SCHEDULE_ID = 'zapflow-metrics-rollup';
+
+/** The metrics rollup workflow: the schedule starts it under this id plus the scheduled time. */
+export function metricsRollupWorkflowId(): string {
+  return 'metrics-rollup';
 }

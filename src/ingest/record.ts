@@ -1,6 +1,7 @@
 /**
  * Durable ingest: the raw webhook and everything it implies (message rows, contacts,
- * statuses, connection state) are written in one transaction before the provider gets its
+ * statuses, connection state, and their events in conversation_events: message_received,
+ * message_delivered/read/failed) are written in one transaction before the provider gets its
  * 200. A message row is unique on (channel, provider message id): a re-delivery finds it
  * and dispatches nothing new.
  */
@@ -8,7 +9,7 @@ import type { Db } from '../db/client';
 import { setChannelConnectionState, setChannelQrCode } from '../db/queries/channels';
 import { upsertContact } from '../db/queries/contacts';
 import { insertWebhookEvent, setWebhookEventStatus } from '../db/queries/events';
-import { insertWebhookMessage, recordInboundMessage } from '../db/queries/messages';
+import { insertWebhookMessage, logInboundMessage, recordInboundMessage } from '../db/queries/messages';
 import { applyPendingStatuses, recordStatus } from '../db/queries/statuses';
 import type { MessageEvent, NormalisedEvent, StatusEvent } from '../domain/events';
 import { contactKey } from '../domain/phone';
@@ -137,6 +138,16 @@ export async function recordWebhook(db: Db, input: IngestInput): Promise<IngestO
           }
           counts.messages++;
           effects++;
+          if (ev.direction === 'inbound') {
+            await logInboundMessage(tx, {
+              tenantId: tenant.id,
+              channelId: channel.id,
+              contactId: contact.id,
+              messageId: insertedId,
+              author: ev.author,
+              occurredAt: new Date(ev.timestamp),
+            });
+          }
           await applyPendingStatuses(tx, { channelId: channel.id, providerMessageId: ev.providerMessageId });
           if (triggers) toDispatch.push(insertedId);
           break;

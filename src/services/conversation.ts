@@ -6,6 +6,7 @@
 import type { Client } from '@temporalio/client';
 import type { Db } from '../db/client';
 import { getContactState, pauseContact, resumeContact } from '../db/queries/contacts';
+import { appendContactEvent } from '../db/queries/conversationEvents';
 import { activeRunsOfContact } from '../db/queries/funnelRuns';
 import { recentMessagesOfContact } from '../db/queries/messages';
 import { getTenant, updateTenantSettings } from '../db/queries/tenants';
@@ -59,7 +60,12 @@ export class ConversationService {
   async handover(tenantId: string, contactKey: string, opts: { until?: Date; reason?: string }) {
     const until = opts.until ?? UNTIL_RESUMED;
     const reason = `handover: ${opts.reason ?? 'API'}`;
-    const paused = await pauseContact(this.db, { tenantId, contactKey, until, reason });
+    // The pause and its event (conversation_events, handover) in one transaction.
+    const paused = await this.db.transaction(async (tx) => {
+      const row = await pauseContact(tx, { tenantId, contactKey, until, reason });
+      if (row) await appendContactEvent(tx, { tenantId, contactKey, kind: 'handover' });
+      return row;
+    });
     if (!paused) throw new ContactNotFound(`contact ${contactKey} not found`);
     const runs = await activeRunsOfContact(this.db, { tenantId, contactKey });
     for (const run of runs) await signalIfRunning(this.temporal, run.id, cancelRunSignal, { reason: 'handed over to a human' });

@@ -8,10 +8,12 @@ import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/c
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { activeRunsOfContact, funnelRunExists, getFunnelRun, insertQueuedRun, lastRunTime, ACTIVE_RUN_STATUSES } from '../db/queries/funnelRuns';
+import { campaignSendAnswered } from '../db/queries/campaigns';
+import { appendConversationEvents } from '../db/queries/conversationEvents';
 import { getTenant } from '../db/queries/tenants';
 import { DomainError } from '../domain/errors';
 import type { FunnelTriggerSpec } from '../domain/funnelTypes';
-import { ContactPhoneKey, FunnelIdKey, TenantIdKey, ZapflowStatusKey } from '../domain/searchAttributes';
+import { CampaignIdKey, ContactPhoneKey, FunnelIdKey, TenantIdKey, ZapflowStatusKey } from '../domain/searchAttributes';
 import { contactWorkflowId, funnelRunId } from '../domain/workflowIds';
 import { signalIfRunning } from '../temporal/signals';
 import { cancelRunSignal, WorkflowType } from '../workflows/definitions';
@@ -59,9 +61,16 @@ export function funnelRunLimits(config: Config): FunnelRunLimits {
   return { maxStepVisits: config.FUNNEL_MAX_STEP_VISITS, historyEvents: config.FUNNEL_HISTORY_EVENTS };
 }
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /**
  * Starts a funnel run as its own workflow, after the re-entry and cooldown rules. The run id
  * comes from the triggering message, so a re-delivered click finds it started.
+ *
+ * Attribution: when the trigger answers a campaign's send (the message it replies to, Meta's
+ * `context.id` or Evolution's `contextInfo.stanzaId`, is the provider id of that send), the
+ * run carries the campaign: its row's campaign_id, the CampaignId search attribute, and a
+ * campaign_clicked event written with the row.
  */
 export async function startFunnelRun(
   deps: { db: Db; temporal: NonNullable<ServiceDeps['temporal']> },
@@ -82,7 +91,11 @@ export async function startFunnelRun(
     if (funnel.reentry === 'restart') {
       for (const run of active) await signalIfRunning(temporal.client, run.id, cancelRunSignal, { reason: 'restarted by a new trigger' });
     }
-    await insertQueuedRun(db, {
+  }
+  // A re-delivered click finds the same campaign again (for the search attribute of a start that failed before).
+  const campaign = UUID.test(params.triggerMessageId) ? await campaignSendAnswered(db, { tenantId, messageId: params.triggerMessageId }) : undefined;
+  if (!existing) {
+    const row = {
       runId,
       tenantId,
       funnelId: funnel.funnelId,
@@ -90,7 +103,26 @@ export async function startFunnelRun(
       contactKey,
       channelId: params.channelId,
       triggerMessageId: params.triggerMessageId,
-    });
+    };
+    if (!campaign) await insertQueuedRun(db, row);
+    else {
+      await db.transaction(async (tx) => {
+        await insertQueuedRun(tx, { ...row, campaignId: campaign.campaignId });
+        await appendConversationEvents(tx, [
+          {
+            tenantId,
+            kind: 'campaign_clicked',
+            occurredAt: new Date(),
+            channelId: params.channelId,
+            funnelId: funnel.funnelId,
+            campaignId: campaign.campaignId,
+            contactId: campaign.contactId,
+            messageId: params.triggerMessageId,
+            runId,
+          },
+        ]);
+      });
+    }
   }
   const input: FunnelRunInput = {
     runId,
@@ -116,6 +148,7 @@ export async function startFunnelRun(
         { key: ContactPhoneKey, value: contactKey },
         { key: FunnelIdKey, value: funnel.funnelId },
         { key: ZapflowStatusKey, value: 'queued' },
+        ...(campaign ? [{ key: CampaignIdKey, value: campaign.campaignId }] : []),
       ],
       staticSummary: `${funnel.name} → ${contactKey}`,
       staticDetails: `Funnel ${funnel.name} (v${funnel.version}) for contact ${contactKey}, triggered by message ${params.triggerMessageId}`,

@@ -24,7 +24,7 @@ import type { createActivities } from '../activities';
 import { selectFunnel } from '../domain/funnelMatch';
 import { observeInbound, observeTrigger, type InboundKind } from '../domain/loopGuard';
 import { isOptOut } from '../domain/text';
-import { contactControlSignal, contactStateQuery, funnelReplySignal, funnelWaitingSignal, inboundMessageSignal } from './definitions';
+import { contactControlSignal, contactResubscribedSignal, contactStateQuery, funnelReplySignal, funnelWaitingSignal, inboundMessageSignal } from './definitions';
 import type {
   ActiveRun,
   ContactMessage,
@@ -125,6 +125,9 @@ export async function contactWorkflow(input: ContactWorkflowInput): Promise<Cont
       state.pausedUntil = undefined;
       state.pauseReason = undefined;
     }
+  });
+  setHandler(contactResubscribedSignal, () => {
+    state.optedOut = false;
   });
   setHandler(contactStateQuery, () => ({ ...state, seen: [...seen], activeRuns: [...runs.values()] }));
 

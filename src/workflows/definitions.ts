@@ -10,6 +10,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import type {
+  CampaignProgress,
   ContactState,
   FollowUpLogEntry,
   FollowUpState,
@@ -28,6 +29,9 @@ export const WorkflowType = {
   sendMessage: 'sendMessageWorkflow',
   scheduledSend: 'scheduledSendWorkflow',
   retention: 'retentionWorkflow',
+  optOutDigest: 'optOutDigestWorkflow',
+  metricsRollup: 'metricsRollupWorkflow',
+  campaign: 'campaignWorkflow',
 } as const;
 
 // ─── contact workflow (`contact:<tenant>:<phone>`) ───
@@ -35,6 +39,8 @@ export const WorkflowType = {
 export const inboundMessageSignal = defineSignal<[InboundSignalPayload]>('inbound');
 /** Handover from the API: pause (until a time) or resume (`pausedUntil: 0`). */
 export const contactControlSignal = defineSignal<[{ pausedUntil: number; reason?: string }]>('control');
+/** The contact was re-subscribed (`DELETE /api/contacts/:phone/opt-out`): automation may answer again. */
+export const contactResubscribedSignal = defineSignal('resubscribed');
 export const contactStateQuery = defineQuery<ContactState>('state');
 
 // ─── funnel runs ───
@@ -61,6 +67,18 @@ export const scheduleStateQuery = defineQuery<ScheduleView>('state');
  * now. An update, not a signal: a signal would not end the workflow's start delay.
  */
 export const dispatchReleasedUpdate = defineUpdate<void>('dispatchReleased');
+
+// ─── campaigns (`campaign:<id>`) ───
+
+/**
+ * Pause, resume and cancel a campaign. Updates, not signals: the caller gets the answer once
+ * the campaign row has changed and no send of the campaign is in flight any more, so no send
+ * starts after a pause (or cancel) has been answered.
+ */
+export const pauseCampaignUpdate = defineUpdate<CampaignProgress>('pauseCampaign');
+export const resumeCampaignUpdate = defineUpdate<CampaignProgress>('resumeCampaign');
+export const cancelCampaignUpdate = defineUpdate<CampaignProgress>('cancelCampaign');
+export const campaignProgressQuery = defineQuery<CampaignProgress>('campaignProgress');
 
 /**
  * When a schedule's workflow must wake for the time `scheduledFor`: dispatched, settleAfterMs

@@ -5,6 +5,7 @@ import type { InboundType, MessageAuthor } from '../domain/events';
 import type { OutboundMessage } from '../providers/types';
 import type { FunnelTriggerSpec } from '../domain/funnelTypes';
 import type { LoopGuardPolicy, LoopGuardState } from '../domain/loopGuard';
+import type { CampaignState, CampaignWait } from '../domain/campaign';
 
 /** One inbound (or human-typed) message, as the ingest hands it to the contact workflow. */
 export interface ContactMessage {
@@ -232,4 +233,58 @@ export interface FollowUpLogEntry {
   at: number;
   event: 'sent' | 'declined' | 'finished' | 'failed';
   detail?: string;
+}
+
+// ─── campaigns ───
+
+/** Settings a campaign workflow runs with, from the configuration when it was created (carried across continue-as-new). */
+export interface CampaignTiming {
+  /** Sends per workflow run, then continue-as-new (CAMPAIGN_PAGE_SIZE). */
+  pageSize: number;
+  /** Longest batch (CAMPAIGN_BATCH_MAX); its activity's start-to-close allows this plus `leaseMs`. */
+  batchMaxMs: number;
+  heartbeatTimeoutMs: number;
+  /** A claimed send's lease (CAMPAIGN_SEND_LEASE): how long a pause may wait for sends in flight. */
+  leaseMs: number;
+}
+
+export interface CampaignWorkflowInput {
+  campaignId: string;
+  tenantId: string;
+  /** Epoch ms; absent: at once. */
+  startAt?: number;
+  timing: CampaignTiming;
+  /** Carried across continue-as-new. */
+  carried?: { state: CampaignState; processed: number; batches: number };
+}
+
+/** What the campaign's workflow reports (its updates answer it, and the `campaignProgress` query). */
+export interface CampaignProgress {
+  campaignId: string;
+  state: CampaignState;
+  waitingFor?: CampaignWait;
+  /** Epoch ms. */
+  waitingUntil?: number;
+  /** Recipients this workflow processed (sent, refused, skipped), across its runs. */
+  processed: number;
+  batches: number;
+}
+
+/**
+ * How a batch ended: the audience is done (`completed`); the campaign is not running any more
+ * (`stopped`: paused or cancelled meanwhile, its status); this run's page is full (`page`:
+ * continue as new); the batch ran its longest (`continue`); or every channel must wait
+ * (`wait`) until a time.
+ */
+export type CampaignBatchResult =
+  | { kind: 'completed'; processed: number }
+  | { kind: 'stopped'; status: CampaignState; processed: number }
+  | { kind: 'page'; processed: number }
+  | { kind: 'continue'; processed: number }
+  | { kind: 'wait'; waitingFor: CampaignWait; until: number; processed: number };
+
+/** An update's change to the campaign row: whether it applied, and the status the row has now. */
+export interface CampaignTransition {
+  applied: boolean;
+  status: CampaignState;
 }

@@ -19,6 +19,9 @@ import { buildIngest, startDispatcher, type DispatchMode } from '../../ingest';
 import { countDeadMessages, countDispatchBacklog } from '../../db/queries/messages';
 import { conversationHealthInfo } from '../../services/ai';
 import { ensureRetentionSchedule } from '../../services/retention';
+import { ensureOptOutDigestSchedule } from '../../services/optOutDigest';
+import { failInterruptedImports } from '../../services/contactImport';
+import { ensureMetricsRollupSchedule } from '../../services/metrics';
 import { registerStateGauges } from '../../metrics';
 import { getChannelByExternalId } from '../../db/queries/channels';
 import { countRunsByStatus } from '../../db/queries/funnelRuns';
@@ -98,6 +101,10 @@ async function startApi(
     deadLetters: () => countDeadMessages(db.db),
     funnelRunsByStatus: () => countRunsByStatus(db.db),
   });
+  // Contact imports whose process is gone (a restart mid-import) are marked failed: upload again.
+  await failInterruptedImports(db.db, config)
+    .then((failed) => (failed > 0 ? apiLog.warn({ failed }, 'interrupted contact imports marked failed') : undefined))
+    .catch((err) => apiLog.error({ err }, 'interrupted contact imports could not be marked failed'));
   const app = createApp({
     config,
     db: db.db,
@@ -134,6 +141,18 @@ async function launchWorker(config: Config, db: DbHandle, temporal: TemporalRunt
   await ensureRetentionSchedule(temporal.client, { taskQueue: config.TEMPORAL_TASK_QUEUE, cron: config.RETENTION_CRON })
     .then((outcome) => workerLog.info({ cron: config.RETENTION_CRON, outcome }, 'retention schedule ready'))
     .catch((err) => workerLog.error({ err }, 'retention schedule could not be created or updated'));
+  // The daily opt-out digest to each tenant's admin contact: the same way.
+  await ensureOptOutDigestSchedule(temporal.client, { taskQueue: config.TEMPORAL_TASK_QUEUE, cron: config.OPT_OUT_DIGEST_CRON, windowMs: config.OPT_OUT_DIGEST_WINDOW })
+    .then((outcome) => workerLog.info({ cron: config.OPT_OUT_DIGEST_CRON, outcome }, 'opt-out digest schedule ready'))
+    .catch((err) => workerLog.error({ err }, 'opt-out digest schedule could not be created or updated'));
+  // The metrics rollup, every METRICS_ROLLUP_INTERVAL: the same way.
+  await ensureMetricsRollupSchedule(temporal.client, {
+    taskQueue: config.TEMPORAL_TASK_QUEUE,
+    everyMs: config.METRICS_ROLLUP_INTERVAL,
+    catchupWindowMs: config.METRICS_ROLLUP_CATCHUP,
+  })
+    .then((outcome) => workerLog.info({ everyMs: config.METRICS_ROLLUP_INTERVAL, outcome }, 'metrics rollup schedule ready'))
+    .catch((err) => workerLog.error({ err }, 'metrics rollup schedule could not be created or updated'));
   return worker;
 }
 

@@ -5,6 +5,7 @@
  */
 import { and, desc, eq, gte, inArray, sql } from 'drizzle-orm';
 import type { Db } from '../client';
+import { queryPrepared } from '../prepared';
 import type { FunnelRunStatus } from '../../domain/records';
 import { funnelRuns } from '../schema';
 
@@ -89,7 +90,10 @@ export async function getFunnelRunsByIds(db: Db, params: { runIds: string[] }): 
   return db.select().from(funnelRuns).where(inArray(funnelRuns.id, params.runIds));
 }
 
-/** The row of a run about to start (`queued`); a second insert of the same run does nothing. */
+/**
+ * The row of a run about to start (`queued`), logged as funnel_started (with its campaign) in
+ * the same statement; a second insert of the same run does nothing.
+ */
 export async function insertQueuedRun(
   db: Db,
   params: {
@@ -104,21 +108,30 @@ export async function insertQueuedRun(
     campaignId?: string;
   },
 ): Promise<void> {
-  await db
-    .insert(funnelRuns)
-    .values({
-      id: params.runId,
-      tenantId: params.tenantId,
-      funnelId: params.funnelId,
-      funnelVersion: params.funnelVersion,
-      contactKey: params.contactKey,
-      channelId: params.channelId,
-      triggerMessageId: params.triggerMessageId,
-      campaignId: params.campaignId,
-      status: 'queued',
-    })
-    .onConflictDoNothing();
+  await queryPrepared(db, INSERT_QUEUED_RUN, [
+    params.runId,
+    params.tenantId,
+    params.funnelId,
+    params.funnelVersion,
+    params.contactKey,
+    params.channelId,
+    params.triggerMessageId,
+    params.campaignId ?? null,
+  ]);
 }
+
+const INSERT_QUEUED_RUN = `
+with r as (
+  insert into funnel_runs (id, tenant_id, funnel_id, funnel_version, contact_key, channel_id, trigger_message_id, campaign_id, status)
+  values ($1::text, $2::uuid, $3::uuid, $4::int, $5::text, $6::uuid, $7::text, $8::uuid, 'queued')
+  on conflict do nothing
+  returning id, tenant_id, funnel_id, campaign_id, channel_id, contact_key, started_at
+)
+insert into conversation_events (tenant_id, occurred_at, kind, channel_id, funnel_id, campaign_id, contact_id, run_id)
+select r.tenant_id, r.started_at, 'funnel_started', r.channel_id, r.funnel_id, r.campaign_id,
+       (select c.id from contacts c where c.tenant_id = r.tenant_id and c.phone = r.contact_key), r.id
+  from r
+on conflict do nothing`;
 
 /** The run's first step began: running, with its step count (not if it already finished). */
 export async function markRunRunning(db: Db, params: { runId: string; stepCount: number }): Promise<void> {
@@ -130,7 +143,9 @@ export async function markRunRunning(db: Db, params: { runId: string; stepCount:
 
 /**
  * Where the run is: its step, and what it waits for until when (null: nothing). Fields
- * left out are kept.
+ * left out are kept. The step is logged as funnel_step_completed the first time the run
+ * records it (a send once sent; tag, set and handover once done; a delay or a wait once the
+ * run waits there), in the same statement: runs that reached each step, for conversion.
  */
 export async function recordRunStep(
   db: Db,
@@ -144,20 +159,41 @@ export async function recordRunStep(
     variables?: Record<string, string>;
   },
 ): Promise<void> {
-  await db
-    .update(funnelRuns)
-    .set({
-      currentStep: params.stepId,
-      stepIndex: params.stepIndex,
-      ...(params.status ? { status: params.status } : {}),
-      ...(params.waitingFor !== undefined ? { waitingFor: params.waitingFor } : {}),
-      ...(params.waitingUntil !== undefined ? { waitingUntil: params.waitingUntil } : {}),
-      ...(params.variables ? { variables: params.variables } : {}),
-      updatedAt: sql`now()`,
-    })
-    .where(eq(funnelRuns.id, params.runId));
+  await queryPrepared(db, RECORD_RUN_STEP, [
+    params.runId,
+    params.stepId,
+    params.stepIndex,
+    params.status ?? null,
+    params.waitingFor !== undefined,
+    params.waitingFor ?? null,
+    params.waitingUntil !== undefined,
+    params.waitingUntil ? params.waitingUntil.toISOString() : null,
+    params.variables ? JSON.stringify(params.variables) : null,
+  ]);
 }
 
+const RECORD_RUN_STEP = `
+with r as (
+  update funnel_runs set
+    current_step = $2::text,
+    step_index = $3::int,
+    status = coalesce($4::text, status),
+    waiting_for = case when $5::boolean then $6::text else waiting_for end,
+    waiting_until = case when $7::boolean then $8::timestamptz else waiting_until end,
+    variables = coalesce($9::text::jsonb, variables),
+    updated_at = now()
+  where id = $1::text
+  returning id, tenant_id, funnel_id, campaign_id, channel_id
+)
+insert into conversation_events (tenant_id, occurred_at, kind, channel_id, funnel_id, campaign_id, run_id, step_id)
+select r.tenant_id, now(), 'funnel_step_completed', r.channel_id, r.funnel_id, r.campaign_id, r.id, $2::text
+  from r
+on conflict do nothing`;
+
+/**
+ * The run ended: its final status, logged as funnel_completed or funnel_failed (a cancelled run
+ * is not logged) in the same statement, once per run.
+ */
 export async function markRunFinished(
   db: Db,
   params: {
@@ -168,20 +204,29 @@ export async function markRunFinished(
     variables: Record<string, string>;
   },
 ): Promise<void> {
-  await db
-    .update(funnelRuns)
-    .set({
-      status: params.status,
-      error: params.error,
-      cancelReason: params.cancelReason,
-      variables: params.variables,
-      waitingFor: null,
-      waitingUntil: null,
-      finishedAt: sql`now()`,
-      updatedAt: sql`now()`,
-    })
-    .where(eq(funnelRuns.id, params.runId));
+  await queryPrepared(db, MARK_RUN_FINISHED, [
+    params.runId,
+    params.status,
+    params.error === null ? null : JSON.stringify(params.error),
+    params.cancelReason,
+    JSON.stringify(params.variables),
+  ]);
 }
+
+const MARK_RUN_FINISHED = `
+with r as (
+  update funnel_runs set
+    status = $2::text, error = $3::text::jsonb, cancel_reason = $4::text, variables = $5::text::jsonb,
+    waiting_for = null, waiting_until = null, finished_at = now(), updated_at = now()
+  where id = $1::text
+  returning id, tenant_id, funnel_id, campaign_id, channel_id
+)
+insert into conversation_events (tenant_id, occurred_at, kind, channel_id, funnel_id, campaign_id, run_id)
+select r.tenant_id, now(), case $2::text when 'completed' then 'funnel_completed' else 'funnel_failed' end,
+       r.channel_id, r.funnel_id, r.campaign_id, r.id
+  from r
+ where $2::text in ('completed', 'failed')
+on conflict do nothing`;
 
 /** A replay starts the run again: back to queued, its failure cleared. */
 export async function markRunRequeued(db: Db, params: { runId: string }): Promise<void> {

@@ -13,7 +13,25 @@ export type MessageRow = typeof messages.$inferSelect;
 
 // ─── inbound: the webhook's statement ───
 
-/** recordSingleInbound's statement: a constant text, so it is prepared once per connection. */
+/**
+ * message_received's value_ms: a contact's reply to zapflow, the ms from zapflow's last send to
+ * this message; null when it is not a reply (not from the contact, nothing sent to them yet, or
+ * the contact already wrote since that send). `c` is the contact with its last_outbound_at; the
+ * earlier messages are found through messages_contact_idx (`self`: this message's id, when it
+ * is visible to the subquery). `author` and `at` are the message's parameters.
+ */
+function replyMs(author: string, at: string, self?: string): string {
+  return `case when ${author}::text = 'contact' and c.last_outbound_at is not null and not exists (
+        select 1 from messages x
+        where x.contact_id = c.id and x.created_at > c.last_outbound_at and x.direction = 'inbound' and x.author = 'contact'
+          ${self ? `and x.id <> ${self}::uuid` : ''})
+      then least(greatest(0, extract(epoch from (${at}::timestamptz - c.last_outbound_at)) * 1000), 2147483647)::int end`;
+}
+
+/**
+ * recordSingleInbound's statement: a constant text, so it is prepared once per connection.
+ * A new message is logged (conversation_events, message_received) in the same statement.
+ */
 const RECORD_SINGLE_INBOUND = `
   with ids as (select nextval('webhook_events_id_seq')::bigint as event_id),
   c as (
@@ -23,7 +41,7 @@ const RECORD_SINGLE_INBOUND = `
       name = coalesce(excluded.name, contacts.name),
       last_inbound_at = greatest(excluded.last_inbound_at, contacts.last_inbound_at),
       updated_at = now()
-    returning id
+    returning id, last_outbound_at
   ),
   m as (
     insert into messages (tenant_id, channel_id, contact_id, direction, author, type, body, payload,
@@ -33,6 +51,12 @@ const RECORD_SINGLE_INBOUND = `
     from c, ids
     on conflict (channel_id, provider_message_id) do nothing
     returning id
+  ),
+  logged as (
+    insert into conversation_events (tenant_id, occurred_at, kind, channel_id, contact_id, message_id, value_ms)
+    -- the subquery of replyMs sees the messages as they were before this statement
+    select $1::uuid, $12::timestamptz, 'message_received', $2::uuid, c.id, m.id, ${replyMs('$6', '$12')}
+    from m, c
   ),
   ev as (
     insert into webhook_events (id, provider, tenant_id, channel_id, channel_key, event_type, status, raw_body, processed_at)
@@ -51,8 +75,9 @@ const RECORD_SINGLE_INBOUND = `
 /**
  * The common webhook, exactly one inbound message for a known channel, in one statement: one
  * round trip instead of a transaction of six. The event id is drawn first so the message row
- * can point at it, the contact is upserted, the message inserted unless it is a re-delivery,
- * and the event row written with its final status. One statement is atomic like the
+ * can point at it, the contact is upserted, the message inserted unless it is a re-delivery
+ * (and then logged as message_received), and the event row written with its final status.
+ * One statement is atomic like the
  * transaction it replaces. `hasPending`: status reports that arrived before this message.
  */
 export async function recordInboundMessage(
@@ -110,6 +135,22 @@ export async function insertWebhookMessage(
     .returning({ id: messages.id });
   return row?.id;
 }
+
+/**
+ * Logs a new inbound message of a webhook's transaction (message_received; the single-message
+ * webhook does it inside recordInboundMessage). Call it after the message row is inserted.
+ */
+export async function logInboundMessage(
+  db: Db,
+  params: { tenantId: string; channelId: string; contactId: string; messageId: string; author: string; occurredAt: Date },
+): Promise<void> {
+  await queryPrepared(db, LOG_INBOUND_MESSAGE, [params.tenantId, params.channelId, params.contactId, params.messageId, params.author, params.occurredAt.toISOString()]);
+}
+
+const LOG_INBOUND_MESSAGE = `
+  insert into conversation_events (tenant_id, occurred_at, kind, channel_id, contact_id, message_id, value_ms)
+  select $1::uuid, $6::timestamptz, 'message_received', $2::uuid, c.id, $4::uuid, ${replyMs('$5', '$6', '$4')}
+  from contacts c where c.id = $3::uuid`;
 
 // ─── dispatch: pending inbound messages ───
 

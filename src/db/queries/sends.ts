@@ -3,11 +3,12 @@
  * row, start an attempt behind the quota and pacing gates, record the answer), each one
  * round trip. See services/delivery.ts for the order they run in.
  */
-import { and, asc, eq, inArray, sql } from 'drizzle-orm';
+import { and, asc, eq, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { queryPrepared } from '../prepared';
 import type { AttemptOutcome } from '../../domain/records';
 import { channels, messageAttempts, messages, tenants } from '../schema';
+import { MESSAGE_ATTRIBUTION, SEND_KIND_ROWS } from './conversationEvents';
 import { COUNT_QUOTA, MS, windowsJson, type QuotaSlot } from './quotas';
 
 /** What delivery needs of a message row. */
@@ -117,12 +118,20 @@ select ch.id as "channelId", ch.tenant_id as "channelTenantId", ch.provider, ch.
        m.id as "messageId", m.channel_id as "messageChannelId", m.provider_message_id as "providerMessageId", m.status, m.error
   from ch left join ct on true left join m on true`;
 
+/** A queued send that will not go out (refused, given up): failed, and logged as message_failed, in one statement. */
 export async function markMessageFailed(db: Db, params: { messageId: string; error: Record<string, unknown> }): Promise<void> {
-  await db
-    .update(messages)
-    .set({ status: 'failed', failedAt: sql`now()`, error: params.error, updatedAt: sql`now()` })
-    .where(and(eq(messages.id, params.messageId), inArray(messages.status, ['queued'])));
+  await queryPrepared(db, MARK_MESSAGE_FAILED, [params.messageId, JSON.stringify(params.error)]);
 }
+
+const MARK_MESSAGE_FAILED = `
+with x as (
+  update messages set status = 'failed', failed_at = now(), error = $2::text::jsonb, updated_at = now()
+   where id = $1::uuid and status = 'queued'
+  returning id, tenant_id, channel_id, contact_id, idempotency_key
+)
+insert into conversation_events (tenant_id, occurred_at, kind, channel_id, funnel_id, campaign_id, contact_id, message_id)
+select x.tenant_id, now(), 'message_failed', x.channel_id, a.funnel_id, a.campaign_id, x.contact_id, x.id
+  from x cross join lateral (${MESSAGE_ATTRIBUTION}) a`;
 
 /** Notes on a queued row why it is not out yet (waiting for quota, last transient error). */
 export async function noteMessageError(db: Db, params: { messageId: string; error: Record<string, unknown> }): Promise<void> {
@@ -134,7 +143,15 @@ export async function noteMessageError(db: Db, params: { messageId: string; erro
 
 /**
  * Records an accepted send in one statement: the message row (sent, provider id), the
- * attempt, and the contact's last outbound time.
+ * attempt, the contact's last outbound time, and, the first time the row is sent, its events
+ * (conversation_events): message_sent (with its funnel and campaign; see MESSAGE_ATTRIBUTION),
+ * plus followup_sent or ai_reply for those sends (SEND_KEYS).
+ *
+ * First-response time, on message_sent's value_ms: when the contact has written since
+ * zapflow's previous send to them, this send answers them, and the value is the ms from the
+ * first of those unanswered messages (its provider time) to now. Whatever zapflow sends counts
+ * (AI reply, funnel step, API or scheduled send, follow-up, campaign); a person typing on the
+ * business phone does not (that is not a send of zapflow's).
  */
 export async function recordSent(
   db: Db,
@@ -150,16 +167,43 @@ export async function recordSent(
   ]);
 }
 
+/*
+ * `x` is the row before this statement, locked (`m` updates through it, so it is read first: a
+ * row this statement has updated is invisible to FOR UPDATE). `pc` is the
+ * contact before its last_outbound_at moves; the first unanswered message is found through
+ * messages_contact_idx (contact, created_at), only when there is one.
+ */
 const RECORD_SENT = `
-with m as (
+with x as (
+  select id, tenant_id, channel_id, contact_id, idempotency_key, sent_at from messages where id = $1::uuid for update
+), m as (
   update messages
-     set provider_message_id = $2::text, status = 'sent', sent_at = coalesce(sent_at, now()), updated_at = now(), error = $3::text::jsonb
-   where id = $1::uuid
-  returning contact_id
+     set provider_message_id = $2::text, status = 'sent', sent_at = coalesce(messages.sent_at, now()), updated_at = now(), error = $3::text::jsonb
+    from x where messages.id = x.id
+  returning messages.contact_id
 ), a as (
   update message_attempts
      set finished_at = now(), outcome = $4::text, provider_message_id = $2::text, duplicate_risk = $5::boolean
    where message_id = $1::uuid and attempt = $6::int
+), pc as (
+  select c.id, c.last_outbound_at from contacts c
+   where c.id = (select contact_id from x) and c.last_inbound_at > coalesce(c.last_outbound_at, '-infinity'::timestamptz)
+), waiting as (
+  select (select coalesce(i.provider_timestamp, i.created_at) from messages i
+           where i.contact_id = pc.id and i.created_at > coalesce(pc.last_outbound_at, '-infinity'::timestamptz)
+             and i.direction = 'inbound' and i.author = 'contact'
+           order by i.created_at limit 1) as since
+    from pc
+), logged as (
+  insert into conversation_events (tenant_id, occurred_at, kind, channel_id, funnel_id, campaign_id, contact_id, message_id, value_ms)
+  select x.tenant_id, now(), k.kind, x.channel_id, attr.funnel_id, attr.campaign_id, x.contact_id, x.id,
+         case when k.kind = 'message_sent' then
+           (select least(greatest(0, extract(epoch from (now() - w.since)) * 1000), 2147483647)::int from waiting w where w.since is not null)
+         end
+    from x
+    cross join lateral (${MESSAGE_ATTRIBUTION}) attr
+    cross join lateral (${SEND_KIND_ROWS}) k
+   where x.sent_at is null
 )
 update contacts set last_outbound_at = now() where id = (select contact_id from m)`;
 

@@ -3,9 +3,10 @@
  * message rows: a status moves a message forward only, and one that arrives before its row
  * waits for it.
  */
-import { and, asc, eq, inArray, isNull, sql } from 'drizzle-orm';
+import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { queryPrepared } from '../prepared';
+import { MESSAGE_ATTRIBUTION } from './conversationEvents';
 import type { MessageStatus } from '../../domain/records';
 import { messages, messageStatusEvents } from '../schema';
 
@@ -19,14 +20,6 @@ export function statusesBefore(next: MessageStatus): MessageStatus[] {
   return (Object.keys(RANK) as MessageStatus[]).filter((s) => s !== 'received' && RANK[s] < rank);
 }
 
-const TIMESTAMP_COLUMN = {
-  sent: 'sentAt',
-  delivered: 'deliveredAt',
-  read: 'readAt',
-  played: 'readAt',
-  failed: 'failedAt',
-} as const;
-
 export interface StatusUpdate {
   channelId: string;
   providerMessageId: string;
@@ -35,29 +28,59 @@ export interface StatusUpdate {
   error?: Record<string, unknown>;
 }
 
-/** Moves the message forward when the update is newer; returns whether a row changed. */
+/**
+ * Moves the message forward when the update is newer; returns whether a row changed. One
+ * statement, which also logs what changed for zapflow's own sends (conversation_events, at
+ * the report's own time): message_delivered when the message first counts as delivered (a
+ * read implies it), message_read when first read (or played), message_failed.
+ */
 export async function applyStatus(db: Db, update: StatusUpdate): Promise<boolean> {
   if (update.status === 'received' || update.status === 'queued') return false;
-  const column = TIMESTAMP_COLUMN[update.status];
-  const set: Record<string, unknown> = { status: update.status, updatedAt: sql`now()` };
-  set[column] = sql`coalesce(${messages[column]}, ${update.occurredAt.toISOString()}::timestamptz)`;
-  if (update.status === 'read' || update.status === 'played') {
-    set.deliveredAt = sql`coalesce(${messages.deliveredAt}, ${update.occurredAt.toISOString()}::timestamptz)`;
-  }
-  if (update.error) set.error = update.error;
-  const rows = await db
-    .update(messages)
-    .set(set)
-    .where(
-      and(
-        eq(messages.channelId, update.channelId),
-        eq(messages.providerMessageId, update.providerMessageId),
-        inArray(messages.status, statusesBefore(update.status)),
-      ),
-    )
-    .returning({ id: messages.id });
-  return rows.length > 0;
+  const [row] = await queryPrepared<{ changed: number }>(db, APPLY_STATUS, [
+    update.channelId,
+    update.providerMessageId,
+    update.status,
+    update.occurredAt.toISOString(),
+    update.error ? JSON.stringify(update.error) : null,
+    `{${statusesBefore(update.status).join(',')}}`,
+  ]);
+  return Number(row?.changed ?? 0) > 0;
 }
+
+/*
+ * `x` locks the row first (FOR UPDATE reads the latest committed version, after waiting for a
+ * concurrent report), so the transitions it sees are the ones this statement makes: two reports
+ * applied at once never both log a delivery.
+ */
+const APPLY_STATUS = `
+with x as (
+  select id, tenant_id, channel_id, contact_id, author, idempotency_key, delivered_at, read_at
+    from messages
+   where channel_id = $1::uuid and provider_message_id = $2::text and status = any($6::text[])
+   for update
+), m as (
+  update messages set
+    status = $3::text,
+    sent_at = case when $3::text = 'sent' then coalesce(messages.sent_at, $4::timestamptz) else messages.sent_at end,
+    delivered_at = case when $3::text in ('delivered', 'read', 'played') then coalesce(messages.delivered_at, $4::timestamptz) else messages.delivered_at end,
+    read_at = case when $3::text in ('read', 'played') then coalesce(messages.read_at, $4::timestamptz) else messages.read_at end,
+    failed_at = case when $3::text = 'failed' then coalesce(messages.failed_at, $4::timestamptz) else messages.failed_at end,
+    error = coalesce($5::text::jsonb, messages.error),
+    updated_at = now()
+  from x where messages.id = x.id
+  returning messages.id
+), logged as (
+  insert into conversation_events (tenant_id, occurred_at, kind, channel_id, funnel_id, campaign_id, contact_id, message_id)
+  select x.tenant_id, $4::timestamptz, k.kind, x.channel_id, a.funnel_id, a.campaign_id, x.contact_id, x.id
+    from x
+    cross join lateral (${MESSAGE_ATTRIBUTION}) a
+    cross join lateral (values
+      ('message_delivered', x.delivered_at is null and $3::text in ('delivered', 'read', 'played')),
+      ('message_read', x.read_at is null and $3::text in ('read', 'played')),
+      ('message_failed', $3::text = 'failed')) k(kind, yes)
+   where k.yes and x.author = 'zapflow'
+)
+select count(*)::int as changed from m`;
 
 /**
  * Records a provider status report and applies it. A report for a message not stored yet

@@ -1,0 +1,1 @@
+CREATE INDEX "campaign_recipients_tenant_sent_idx" ON "campaign_recipients" USING btree ("tenant_id","sent_at") WHERE "campaign_recipients"."sent_at" is not null;
