@@ -92,6 +92,16 @@ export const channels = pgTable(
     connectionState: text('connection_state').notNull().default('unknown'),
     connectionUpdatedAt: timestamp('connection_updated_at', { withTimezone: true }),
     qrCode: jsonb('qr_code').$type<{ code?: string; base64?: string; pairingCode?: string | null; at: string }>(),
+    /** The number itself once connected (Evolution `wuid`, Meta display number), digits only. */
+    phoneNumber: text('phone_number'),
+    /** Meta: `GREEN`, `YELLOW`, `RED`, `UNKNOWN` (phone_number_quality_update / the Graph API). */
+    qualityRating: text('quality_rating'),
+    /** Meta: the messaging limit tier (`TIER_1K`, `TIER_10K`, … `TIER_UNLIMITED`). */
+    messagingLimit: text('messaging_limit'),
+    /** Since when the number has been down (null while connected): the channel workflow's grace counts from here. */
+    downSince: timestamp('down_since', { withTimezone: true }),
+    /** When the tenant's admin was told about the current outage or quality drop (null: not told). */
+    alertedAt: timestamp('alerted_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -607,6 +617,73 @@ export const aiInteractions = pgTable(
 
 // ─── Campaigns ─────────────────────────────────────────────────────────────────────────
 
+
+/**
+ * Every change of a channel's state (`creating`, `qr`, `connecting`, `connected`,
+ * `disconnected`, `closed`) or quality, with its time: "how long was this number down this
+ * week" is a query over these rows.
+ */
+export const channelStateChanges = pgTable(
+  'channel_state_changes',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    channelId: uuid('channel_id')
+      .notNull()
+      .references(() => channels.id, { onDelete: 'cascade' }),
+    state: text('state').notNull(),
+    previous: text('previous'),
+    /** Why (provider status reason, `quality:RED`, `logout`, …). */
+    reason: text('reason'),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('channel_state_changes_channel_at_idx').on(t.channelId, t.at)],
+);
+
+/** A warm-up plan between two or more of a tenant's own numbers; its workflow is `warmup:<id>`. */
+export const warmups = pgTable(
+  'warmups',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    tenantId: uuid('tenant_id')
+      .notNull()
+      .references(() => tenants.id, { onDelete: 'cascade' }),
+    name: text('name'),
+    channelIds: uuid('channel_ids').array().notNull(),
+    /** windows, ramp (start, growth, cap), delay between rounds, turns per round, topics or phrases. */
+    definition: jsonb('definition').$type<Record<string, unknown>>().notNull(),
+    status: text('status').notNull().default('running'),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+  (t) => [index('warmups_tenant_idx').on(t.tenantId, t.createdAt)],
+);
+
+/** One round of a warm-up (or a window skipped, and why): the progress its API shows. */
+export const warmupRounds = pgTable(
+  'warmup_rounds',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    warmupId: uuid('warmup_id')
+      .notNull()
+      .references(() => warmups.id, { onDelete: 'cascade' }),
+    tenantId: uuid('tenant_id').notNull(),
+    /** The local day (tenant timezone) of the round. */
+    day: date('day', { mode: 'string' }).notNull(),
+    initiatorChannelId: uuid('initiator_channel_id'),
+    responderChannelId: uuid('responder_channel_id'),
+    /** Messages exchanged in the round. */
+    messages: integer('messages').notNull().default(0),
+    /** `done`, `failed` or `skipped`. */
+    status: text('status').notNull(),
+    reason: text('reason'),
+    startedAt: timestamp('started_at', { withTimezone: true }).notNull().defaultNow(),
+    finishedAt: timestamp('finished_at', { withTimezone: true }),
+  },
+  (t) => [index('warmup_rounds_warmup_idx').on(t.warmupId, t.startedAt)],
+);
 
 /** An outbound campaign; its workflow is `campaign:<id>`. `definition`: channels, message, windows, days, quotas, pacing. */
 export const campaigns = pgTable(

@@ -73,6 +73,23 @@ export interface ProviderClient {
   presence(channel: ChannelTarget, to: string, presence: 'composing' | 'recording' | 'paused', durationMs: number): Promise<void>;
   /** Connection state of the number/instance, e.g. `open`, `close`, `connecting`. */
   connectionState(channel: ChannelTarget): Promise<{ state: string }>;
+  /** Asks for a QR (or a pairing code for `number`) when not connected; the state when already connected. */
+  connect?(channel: ChannelTarget, opts?: { number?: string }): Promise<ConnectResult>;
+  restart?(channel: ChannelTarget): Promise<void>;
+  logout?(channel: ChannelTarget): Promise<void>;
+}
+
+/** A QR to scan: `base64` is a `data:image/png;base64,…` URL, `code` the raw QR text (for terminals). */
+export interface QrCode {
+  base64?: string;
+  code?: string;
+  pairingCode?: string | null;
+}
+
+export interface ConnectResult {
+  /** The provider's own state word (see domain/channelState.ts for zapflow's). */
+  state: string;
+  qr?: QrCode;
 }
 
 /** One client per provider: what the delivery calls for a channel of that provider. */
