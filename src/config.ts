@@ -74,7 +74,27 @@ export const configSchema = z.object({
   META_VERIFY_TOKEN: optionalString,
   /** Secret accepted from Evolution's global webhook (header or ?token=) for every instance. */
   EVOLUTION_WEBHOOK_SECRET: optionalString,
+  /**
+   * The Evolution server zapflow creates instances on (`POST /api/channels`): its URL and
+   * global API key. Unset: channels can only be added by an operator (`zapflow channels add`).
+   */
+  EVOLUTION_BASE_URL: optionalString.pipe(z.url({ message: 'must be the Evolution server URL' }).optional()),
+  EVOLUTION_API_KEY: optionalString,
+  /** zapflow's public URL, as providers reach it: new instances post their webhooks to `${ZAPFLOW_PUBLIC_URL}/webhooks/evolution`. */
+  ZAPFLOW_PUBLIC_URL: optionalString.pipe(z.url({ message: 'must be zapflow’s public URL (https://…)' }).optional()),
   PROVIDER_TIMEOUT: duration('15s'),
+
+  // Channels (one watching workflow per channel)
+  /** A number down this long (disconnected or logged out) is an outage: the tenant's admin is told. */
+  CHANNEL_DISCONNECT_GRACE: duration('5m'),
+  /** A QR older than this is expired: `GET /api/channels/:id/qr` fetches a fresh one (WhatsApp rotates them in about 1 min, Evolution shows each ~2 min). */
+  CHANNEL_QR_LIFETIME: duration('2m'),
+  /** With no connection event for this long, a channel's workflow asks the provider for its state. */
+  CHANNEL_WATCH_POLL: duration('15m'),
+  /** Events a channel's workflow handles before it continues as new (bounds its history). */
+  CHANNEL_WATCH_MAX_EVENTS: z.coerce.number().int().min(1).max(10_000).default(500),
+  /** A funnel or API send on a disconnected number waits this long before it looks again (it does not fail). */
+  CHANNEL_DOWN_SEND_RETRY: duration('1m'),
 
   OPENAI_API_KEY: optionalString,
   OPENAI_BASE_URL: optionalString,
@@ -230,6 +250,17 @@ export const configSchema = z.object({
    * domain/campaign.ts campaignClockSkew).
    */
   CAMPAIGN_CLOCK_SKEW: duration('1m'),
+
+  // Warm-ups (one workflow per plan, `warmup:<id>`; its sends go through the delivery, channel quotas included)
+  /** With a number of the plan disconnected (or its phone not known yet), the workflow looks again after this. */
+  WARMUP_CHANNEL_RECHECK: duration('5m'),
+  /** The shortest and longest "typing…" pause before a number answers in a round (a random length between). */
+  WARMUP_REPLY_PAUSE_MIN: duration('4s'),
+  WARMUP_REPLY_PAUSE_MAX: duration('20s'),
+  /** A round's activity heartbeats; one silent this long (its worker died) is retried elsewhere (sends are keyed, none repeats). */
+  WARMUP_HEARTBEAT_TIMEOUT: duration('30s'),
+  /** Rounds per workflow run: then it continues as new, so its history stays short. */
+  WARMUP_ROUNDS_PER_RUN: z.coerce.number().int().min(1).default(100),
 
   // Contacts
   /** Largest CSV accepted by `POST /api/contacts/import` (413 above), spooled to a temporary file as it arrives. */

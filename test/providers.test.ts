@@ -7,6 +7,7 @@ import {
   createLancePilotClient,
   createMetaClient,
   createProviderClients,
+  createUazapiClient,
   requestJson,
   retryAfterMs,
   type ChannelTarget,
@@ -17,10 +18,13 @@ import {
   startEvolutionFake,
   startLancePilotFake,
   startMetaFake,
+  startUazapiFake,
   type EvolutionFake,
   type LancePilotFake,
   type MetaFake,
+  type UazapiFake,
 } from './fakes';
+import { downloadInboundMedia } from '../src/providers/media';
 
 const ANA = '5511999990001';
 const BRUNO = '5531988887777'; // Evolution drops the ninth digit: 553188887777
@@ -783,10 +787,249 @@ describe('LancePilot client', () => {
   });
 });
 
+// ---------------------------------------------------------------------------------------
+describe('Uazapi client', () => {
+  let fake: UazapiFake;
+  let channel: ChannelTarget;
+  const client = createUazapiClient({ timeoutMs: 2000 });
+
+  beforeEach(async () => {
+    fake = await startUazapiFake({ instances: [{ name: 'loja-centro', token: 'uaz-token-1' }], notOnWhatsApp: ['5511999990009'] });
+    channel = { id: 'ch-uaz', provider: 'uazapi', externalId: 'loja-centro', baseUrl: fake.url, credentials: { apiKey: 'uaz-token-1' } };
+  });
+  afterEach(async () => {
+    expect(fake.unexpected).toEqual([]);
+    await fake.close();
+  });
+
+  it('sends text: /send/text, token header, exact body with our key as track_id, messageid and recipient', async () => {
+    const res = await client.send(channel, ANA, { type: 'text', text: 'Olá Ana!' }, KEY);
+    expect(res.providerMessageId).toMatch(/^3EB0[0-9A-F]{18}$/);
+    expect(res.recipient).toBe(ANA);
+    const req = fake.requests[0]!;
+    expect(req).toMatchObject({ method: 'POST', path: '/send/text' });
+    expect(req.headers.token).toBe('uaz-token-1');
+    expect(req.headers['content-type']).toBe('application/json');
+    expect(req.body).toEqual({ number: ANA, text: 'Olá Ana!', linkPreview: false, track_source: 'zapflow', track_id: 'idem-1' });
+    expect(fake.sent).toEqual([expect.objectContaining({ instance: 'loja-centro', number: ANA, kind: 'text', providerMessageId: res.providerMessageId, trackId: 'idem-1' })]);
+  });
+
+  it('keeps a literal {{…}} from being taken as a Uazapi placeholder', async () => {
+    await client.send(channel, ANA, { type: 'text', text: 'Use o cupom {{name}}' }, KEY);
+    const text = (fake.requests[0]!.body as { text: string }).text;
+    expect(text).not.toContain('{{');
+    expect(text.replace(/\u200b/g, '')).toBe('Use o cupom {{name}}');
+  });
+
+  it('sends to a LID as <digits>@lid', async () => {
+    await client.send(channel, 'lid:204981736452901', { type: 'text', text: 'hi' }, KEY);
+    expect(fake.requests[0]!.body).toMatchObject({ number: '204981736452901@lid' });
+  });
+
+  it('sends media (caption as text, docName for documents)', async () => {
+    await client.send(
+      channel,
+      ANA,
+      { type: 'media', mediaType: 'document', url: 'https://cdn.example/c.pdf', caption: 'Catálogo', fileName: 'catalogo.pdf', mimeType: 'application/pdf' },
+      KEY,
+    );
+    expect(fake.requests[0]!.path).toBe('/send/media');
+    expect(fake.requests[0]!.body).toEqual({
+      number: ANA,
+      type: 'document',
+      file: 'https://cdn.example/c.pdf',
+      text: 'Catálogo',
+      docName: 'catalogo.pdf',
+      track_source: 'zapflow',
+      track_id: 'idem-1',
+    });
+    await client.send(channel, ANA, { type: 'media', mediaType: 'image', url: 'https://cdn.example/a.jpg' }, KEY);
+    expect(fake.requests[1]!.body).toEqual({ number: ANA, type: 'image', file: 'https://cdn.example/a.jpg', track_source: 'zapflow', track_id: 'idem-1' });
+  });
+
+  it('sends buttons through /send/menu as "Label|id" choices, the title in bold over the text', async () => {
+    const buttons: OutboundMessage = {
+      type: 'buttons',
+      title: 'Ligação',
+      text: 'Podemos te ligar agora?',
+      footer: 'Loja Centro',
+      buttons: [
+        { id: 'ligar_sim', title: 'Pode ligar' },
+        { id: 'ligar_depois', title: 'Mais | tarde' },
+      ],
+    };
+    await client.send(channel, ANA, buttons, KEY);
+    expect(fake.requests[0]!.path).toBe('/send/menu');
+    expect(fake.requests[0]!.body).toEqual({
+      number: ANA,
+      type: 'button',
+      text: '*Ligação*\n\nPodemos te ligar agora?',
+      choices: ['Pode ligar|ligar_sim', 'Mais tarde|ligar_depois'],
+      footerText: 'Loja Centro',
+      track_source: 'zapflow',
+      track_id: 'idem-1',
+    });
+  });
+
+  it('refuses a button id with "|" (the reply could not match) without calling the server', async () => {
+    const err = await providerError(client.send(channel, ANA, { type: 'buttons', text: 'x', buttons: [{ id: 'a|b', title: 'A' }] }, KEY));
+    expect(err.kind).toBe('permanent');
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('sends a list as "[Section]" then "Title|id|description" choices', async () => {
+    await client.send(
+      channel,
+      ANA,
+      {
+        type: 'list',
+        text: 'Catálogo de Produtos',
+        footer: 'Preços sujeitos a alteração',
+        buttonText: 'Ver Catálogo',
+        sections: [
+          { title: 'Eletrônicos', rows: [{ id: 'phones', title: 'Smartphones', description: 'Últimos lançamentos' }, { id: 'notes', title: 'Notebooks' }] },
+          { title: 'Acessórios', rows: [{ id: 'fones', title: 'Fones', description: 'Bluetooth e com fio' }] },
+        ],
+      },
+      KEY,
+    );
+    expect(fake.requests[0]!.body).toEqual({
+      number: ANA,
+      type: 'list',
+      text: 'Catálogo de Produtos',
+      choices: ['[Eletrônicos]', 'Smartphones|phones|Últimos lançamentos', 'Notebooks|notes', '[Acessórios]', 'Fones|fones|Bluetooth e com fio'],
+      listButton: 'Ver Catálogo',
+      footerText: 'Preços sujeitos a alteração',
+      track_source: 'zapflow',
+      track_id: 'idem-1',
+    });
+  });
+
+  it('refuses templates without calling the server', async () => {
+    const err = await providerError(client.send(channel, ANA, { type: 'template', name: 'retomada', language: 'pt_BR' }, KEY));
+    expect(err.kind).toBe('permanent');
+    expect(err.message).toMatch(/template/);
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('requires a baseUrl and an instance token', async () => {
+    let err = await providerError(client.send({ ...channel, baseUrl: null }, ANA, { type: 'text', text: 'x' }, KEY));
+    expect(err.kind).toBe('permanent');
+    expect(err.message).toMatch(/baseUrl/);
+    err = await providerError(client.send({ ...channel, credentials: {} }, ANA, { type: 'text', text: 'x' }, KEY));
+    expect(err.kind).toBe('auth');
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('number not on WhatsApp → invalid_recipient, not retryable', async () => {
+    const err = await providerError(client.send(channel, '5511999990009', { type: 'text', text: 'x' }, KEY));
+    expect(err.kind).toBe('invalid_recipient');
+    expect(err.retryable).toBe(false);
+    expect(err.details.status).toBe(400);
+    expect(fake.sent).toHaveLength(0);
+  });
+
+  it('wrong token → auth with Uazapi\'s message', async () => {
+    const err = await providerError(client.send({ ...channel, credentials: { apiKey: 'nope' } }, ANA, { type: 'text', text: 'x' }, KEY));
+    expect(err.kind).toBe('auth');
+    expect(err.details.status).toBe(401);
+    expect(err.message).toContain('Invalid token');
+    expect(err.retryable).toBe(false);
+  });
+
+  it('other 400s → permanent with the text; a disconnected instance flagged', async () => {
+    let err = await providerError(client.send(channel, ANA, { type: 'text', text: '   ' }, KEY));
+    expect(err.kind).toBe('permanent');
+    expect(err.message).toContain('Missing number or text');
+    fake.setStatus('loja-centro', 'disconnected');
+    err = await providerError(client.send(channel, ANA, { type: 'text', text: 'x' }, KEY));
+    expect(err.kind).toBe('permanent');
+    expect(err.details.code).toBe('connection_closed');
+  });
+
+  it('500 → retryable with the message; 429 → rate_limited with Retry-After (default 1 s)', async () => {
+    fake.failNext(1, { status: 500, body: { error: 'Failed to send message' } });
+    let err = await providerError(client.send(channel, ANA, { type: 'text', text: 'x' }, KEY));
+    expect(err.kind).toBe('retryable');
+    expect(err.message).toContain('Failed to send message');
+    fake.failNext(1, { status: 429, body: { error: 'Rate limit exceeded' }, headers: { 'retry-after': '7' } });
+    err = await providerError(client.send(channel, ANA, { type: 'text', text: 'x' }, KEY));
+    expect(err.kind).toBe('rate_limited');
+    expect(err.details.retryAfterMs).toBe(7000);
+    fake.failNext(1, { status: 429, body: { error: 'Rate limit exceeded' } });
+    err = await providerError(client.send(channel, ANA, { type: 'text', text: 'x' }, KEY));
+    expect(err.details.retryAfterMs).toBe(1000);
+  });
+
+  it('2xx without messageid → permanent (it may have gone out: no blind retry)', async () => {
+    fake.failNext(1, { status: 200, body: { response: { status: 'success' } } });
+    const err = await providerError(client.send(channel, ANA, { type: 'text', text: 'x' }, KEY));
+    expect(err.kind).toBe('permanent');
+    expect(err.message).toMatch(/messageid/);
+  });
+
+  it('timeout → retryable, message says timeout', async () => {
+    const quick = createUazapiClient({ timeoutMs: 100 });
+    fake.failNext(1, { status: 200, body: { messageid: 'late' }, delayMs: 400 });
+    const err = await providerError(quick.send(channel, ANA, { type: 'text', text: 'x' }, KEY));
+    expect(err.kind).toBe('retryable');
+    expect(err.message).toMatch(/uazapi POST 127\.0\.0\.1:\d+: timeout after 100 ms/);
+  });
+
+  it('presence posts {number, presence, delay} to /message/presence (delay capped at 5 minutes)', async () => {
+    await client.presence(channel, ANA, 'composing', 1200);
+    expect(fake.requests[0]).toMatchObject({ path: '/message/presence', body: { number: ANA, presence: 'composing', delay: 1200 } });
+    await client.presence(channel, ANA, 'recording', 900_000);
+    expect(fake.requests[1]!.body).toEqual({ number: ANA, presence: 'recording', delay: 300_000 });
+    expect(fake.presences.map((p) => p.presence)).toEqual(['composing', 'recording']);
+  });
+
+  it('connectionState reads /instance/status', async () => {
+    await expect(client.connectionState(channel)).resolves.toEqual({ state: 'connected' });
+    expect(fake.requests[0]).toMatchObject({ method: 'GET', path: '/instance/status' });
+    fake.setStatus('loja-centro', 'disconnected');
+    await expect(client.connectionState(channel)).resolves.toEqual({ state: 'disconnected' });
+    const err = await providerError(client.connectionState({ ...channel, credentials: { apiKey: 'bad' } }));
+    expect(err.kind).toBe('auth');
+  });
+
+  it('connect: a QR as a data URL; with a number a pairing code; nothing to scan when connected', async () => {
+    await expect(client.connect(channel)).resolves.toEqual({ state: 'connected' });
+    fake.setStatus('loja-centro', 'disconnected');
+    const qr = await client.connect(channel);
+    expect(fake.requests[1]).toMatchObject({ method: 'POST', path: '/instance/connect', body: {} });
+    expect(qr.state).toBe('connecting');
+    expect(qr.qr?.base64).toMatch(/^data:image\/png;base64,/);
+    expect(qr.qr?.pairingCode).toBeNull();
+    const paired = await client.connect(channel, { number: '5511999990000' });
+    expect(fake.requests[2]!.body).toEqual({ phone: '5511999990000' });
+    expect(paired.qr?.pairingCode).toMatch(/^\d{4}-\d{4}$/);
+  });
+
+  it('downloads inbound media through /message/download (WhatsApp\'s URL is encrypted), with the token', async () => {
+    fake.media.set('3EB0MEDIA1', { mimetype: 'audio/ogg; codecs=opus', data: Buffer.from('OggS-voice') });
+    const got = await downloadInboundMedia(channel, {
+      providerMessageId: '3EB0MEDIA1',
+      media: { kind: 'audio', url: 'https://mmg.whatsapp.net/v/t62.7117-24/x.enc?mms3=true', mimeType: 'audio/ogg; codecs=opus' },
+      timeoutMs: 2000,
+      maxBytes: 1024 * 1024,
+    });
+    expect(got).toEqual({ data: Buffer.from('OggS-voice'), mimeType: 'audio/ogg; codecs=opus' });
+    expect(fake.requests[0]).toMatchObject({ method: 'POST', path: '/message/download', body: { id: '3EB0MEDIA1', return_base64: true, return_link: false } });
+    expect(fake.requests[0]!.headers.token).toBe('uaz-token-1');
+  });
+
+  it('logout posts /instance/disconnect', async () => {
+    await client.logout(channel);
+    expect(fake.requests[0]).toMatchObject({ method: 'POST', path: '/instance/disconnect' });
+    expect(fake.instance('loja-centro').status).toBe('disconnected');
+  });
+});
+
 describe('createProviderClients', () => {
-  it('builds the three HTTP clients', () => {
+  it('builds the four HTTP clients', () => {
     const clients = createProviderClients({ timeoutMs: 500 });
-    expect(Object.keys(clients).sort()).toEqual(['evolution', 'lancepilot', 'meta']);
+    expect(Object.keys(clients).sort()).toEqual(['evolution', 'lancepilot', 'meta', 'uazapi']);
     for (const c of Object.values(clients)) expect(typeof c.send).toBe('function');
   });
 });

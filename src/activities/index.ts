@@ -1,4 +1,5 @@
 import { createCampaignActivities } from './campaigns';
+import { createChannelActivities } from './channels';
 import { createContactActivities } from './contact';
 import { createConversationActivities } from './conversation';
 import { createFunnelActivities } from './funnels';
@@ -6,6 +7,7 @@ import { createMetricsActivities } from './metrics';
 import { createRetentionActivities } from './retention';
 import { createOptOutDigestActivities } from './optOutDigest';
 import { createSendingActivities } from './sending';
+import { createWarmupActivities } from './warmups';
 import type { ActivityDeps } from './deps';
 
 export type { ActivityDeps } from './deps';
@@ -24,6 +26,8 @@ export function createActivities(deps: ActivityDeps) {
     ...createOptOutDigestActivities(deps),
     ...createMetricsActivities(deps),
     ...createCampaignActivities(deps),
+    ...createChannelActivities(deps),
+    ...createWarmupActivities(deps),
   };
 }
 

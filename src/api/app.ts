@@ -5,6 +5,7 @@ import type { Db } from '../db/client';
 import { logContext, type Logger } from '../log';
 import { errorHandler, notFoundHandler } from './errors';
 import { healthRouter } from './health';
+import { providersHealth } from '../services/channelLifecycle';
 import { httpRequests, registry } from '../metrics';
 import { routeLabel } from './routeLabel';
 import { openApiDocument } from './openapi';
@@ -74,7 +75,8 @@ export function createApp(deps: AppDeps): Express {
         { name: 'temporal', run: () => deps.pingTemporal(deps.config.HEALTH_TIMEOUT) },
       ],
       deps.config.HEALTH_TIMEOUT,
-      deps.healthInfo,
+      // Channels' states are counted, never a failure: one tenant's disconnected number is not the service's.
+      async () => ({ ...deps.healthInfo?.(), providers: await providersHealth(deps.db) }),
     ),
   );
   for (const router of deps.routers ?? []) app.use(router);

@@ -15,6 +15,7 @@ export const ERROR_STATUS = {
   payload_too_large: 413,
   rate_limited: 429,
   internal: 500,
+  bad_gateway: 502,
   unavailable: 503,
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -39,6 +40,7 @@ const DOMAIN_ERROR_CODE: Record<DomainErrorKind, ErrorCode> = {
   Conflict: 'conflict',
   Invalid: 'validation_failed',
   Unavailable: 'unavailable',
+  BadGateway: 'bad_gateway',
 };
 
 function fromDomainError(err: DomainError): ApiError {

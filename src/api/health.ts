@@ -44,11 +44,21 @@ export async function runChecks(checks: HealthCheck[], timeoutMs: number): Promi
   return Object.fromEntries(entries) as Record<string, CheckResult>;
 }
 
-/** GET /health: 200 when every check is up, else 503 naming the failed ones. */
-export function healthRouter(checks: HealthCheck[], timeoutMs: number, info: () => Record<string, unknown> = () => ({})): Router {
+/**
+ * GET /health: 200 when every check is up, else 503 naming the failed ones. `info` adds
+ * fields that never fail the service (AI on/off, the channels' states).
+ */
+export function healthRouter(
+  checks: HealthCheck[],
+  timeoutMs: number,
+  info: () => Record<string, unknown> | Promise<Record<string, unknown>> = () => ({}),
+): Router {
   const router = Router();
   router.get('/health', async (_req, res) => {
-    const results = await runChecks(checks, timeoutMs);
+    const [results, extra] = await Promise.all([
+      runChecks(checks, timeoutMs),
+      withTimeout(Promise.resolve(info()), timeoutMs).catch((err: Error) => ({ infoError: err.message.split('\n')[0] })),
+    ]);
     const failed = Object.entries(results)
       .filter(([, r]) => r.status === 'down')
       .map(([name]) => name);
@@ -56,7 +66,7 @@ export function healthRouter(checks: HealthCheck[], timeoutMs: number, info: () 
       status: failed.length ? 'unhealthy' : 'healthy',
       ...(failed.length ? { failed } : {}),
       checks: results,
-      ...info(),
+      ...extra,
     });
   });
   return router;

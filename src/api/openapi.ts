@@ -5,10 +5,13 @@
 import { z } from 'zod';
 import { funnelSchema } from '../domain/funnel';
 import { envelopeSchema as evolutionEnvelope } from '../ingest/parse/evolution';
+import { envelopeSchema as uazapiEnvelope } from '../ingest/parse/uazapi';
 import { envelopeSchema as metaEnvelope } from '../ingest/parse/meta';
 import { createKeyBody, createTenantBody } from './admin';
 import { funnelRunsQuerySchema } from './funnels';
 import { createCampaignBodySchema, listCampaignsQuerySchema, listRecipientsQuerySchema } from './campaigns';
+import { createWarmupBodySchema, listWarmupsQuerySchema } from './warmups';
+import { createChannelSchema, statesQuerySchema } from '../services/channelLifecycle';
 import { contactPatchSchema, contactsQuerySchema, optOutsQuerySchema } from './audience';
 import { funnelMetricsQuerySchema, metricsQuerySchema } from './metrics';
 import { rescheduleBodySchema, scheduleMessageBodySchema, sendMessageBodySchema } from './sending';
@@ -87,6 +90,7 @@ function build(): Json {
       '/webhooks/evolution': webhook('Evolution API events (channel secret as header, ?token= or jwt_key bearer)', schema(evolutionEnvelope)),
       '/webhooks/evolution/{event}': { ...webhook('Evolution "webhook by events" mode', schema(evolutionEnvelope)), parameters: [idParam('event')] },
       '/webhooks/lancepilot': webhook('LancePilot events (channel token as header or ?token=); mapped by channel configuration', { type: 'object' }),
+      '/webhooks/uazapi': webhook('Uazapi events (messages, messages_update, connection); authenticated and routed by the instance token in the body', schema(uazapiEnvelope)),
       '/api/funnels': {
         get: tenantScoped({ tags: ['funnels'], summary: 'list funnels', responses: { '200': ok('funnels') } }),
         post: tenantScoped({ tags: ['funnels'], summary: 'create a funnel', requestBody: jsonBody(funnelSchema), responses: { '201': ok('created'), ...errors(400) } }),
@@ -208,6 +212,64 @@ function build(): Json {
         ).map(([action, summary]) => [
           `/api/campaigns/{id}/${action}`,
           { parameters: [idParam()], post: tenantScoped({ tags: ['campaigns'], summary, responses: { '200': ok('campaign'), ...errors(404, 409, 503) } }) },
+        ]),
+      ),
+      '/api/channels': {
+        get: tenantScoped({ tags: ['channels'], summary: "the tenant's numbers (every provider): state, phone number, last state change, quotas, quality; never credentials", responses: { '200': ok('{channels}') } }),
+        post: tenantScoped({
+          tags: ['channels'],
+          summary: 'connect a number: creates an Evolution instance (name unique across tenants) whose webhook points here; then GET …/qr',
+          requestBody: jsonBody(createChannelSchema),
+          responses: { '201': ok('{id, instanceName, state}'), ...errors(400, 502, 503) },
+        }),
+      },
+      '/api/channels/{id}': {
+        parameters: [idParam()],
+        get: tenantScoped({ tags: ['channels'], summary: 'one number', responses: { '200': ok('channel'), ...errors(404) } }),
+        delete: tenantScoped({ tags: ['channels'], summary: 'log out and delete the instance on Evolution, then the channel (409 while a campaign uses it)', responses: { '200': ok('{id, deleted}'), ...errors(404, 409, 502) } }),
+      },
+      '/api/channels/{id}/qr': {
+        parameters: [idParam()],
+        get: tenantScoped({ tags: ['channels'], summary: 'the QR to scan ({qr: data URL, code, pairingCode?, expiresAt}); a fresh one once the last expired (409 when connected)', responses: { '200': ok('qr'), ...errors(404, 409, 502) } }),
+      },
+      '/api/channels/{id}/states': {
+        parameters: [idParam()],
+        get: tenantScoped({ tags: ['channels'], summary: 'state history, newest first; with `from` (and `to`), the time spent down in that range', parameters: queryParams(statesQuerySchema), responses: { '200': ok('{changes, downtime?}'), ...errors(400, 404) } }),
+      },
+      ...Object.fromEntries(
+        (['restart', 'logout'] as const).map((action) => [
+          `/api/channels/{id}/${action}`,
+          { parameters: [idParam()], post: tenantScoped({ tags: ['channels'], summary: `${action} the number on Evolution`, responses: { '200': ok('channel'), ...errors(404, 409, 502) } }) },
+        ]),
+      ),
+      '/api/warmups': {
+        get: tenantScoped({ tags: ['warmups'], summary: 'warm-ups, newest first, with their progress; cursor pages', parameters: queryParams(listWarmupsQuerySchema), responses: { '200': ok('{warmups, nextCursor}'), ...errors(400) } }),
+        post: tenantScoped({
+          tags: ['warmups'],
+          summary:
+            "warm up two or more of the tenant's own numbers: rounds of messages between them inside windows (tenant timezone), ramping rounds per day from start to cap, a delay between rounds, turns per round, phrases or topics (AI when asked and configured)",
+          requestBody: jsonBody(createWarmupBodySchema),
+          responses: { '201': ok('the warm-up'), ...errors(400, 503) },
+        }),
+      },
+      '/api/warmups/{id}': {
+        parameters: [idParam()],
+        get: tenantScoped({
+          tags: ['warmups'],
+          summary: 'state (running, paused, cancelled) and progress per local day: rounds planned, done, failed, skipped, messages exchanged, and why rounds were skipped',
+          responses: { '200': ok('warm-up'), ...errors(404) },
+        }),
+      },
+      ...Object.fromEntries(
+        (
+          [
+            ['pause', 'pause: no round starts after the answer (one in flight stops before its next message)'],
+            ['resume', 'resume a paused warm-up'],
+            ['cancel', 'cancel the warm-up for good'],
+          ] as const
+        ).map(([action, summary]) => [
+          `/api/warmups/{id}/${action}`,
+          { parameters: [idParam()], post: tenantScoped({ tags: ['warmups'], summary, responses: { '200': ok('warm-up'), ...errors(404, 409, 503) } }) },
         ]),
       ),
       '/api/settings': {

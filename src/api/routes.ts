@@ -16,6 +16,8 @@ import { settingsRouter } from './settings';
 import { metricsRouter } from './metrics';
 import { audienceRouter } from './audience';
 import { campaignsRouter } from './campaigns';
+import { channelsRouter } from './channels';
+import { warmupsRouter } from './warmups';
 import type { FunnelTriggerCache } from '../services/funnels';
 
 export interface RouteDeps {
@@ -30,7 +32,7 @@ export interface RouteDeps {
 
 /** Tenant-scoped resources under /api: JSON bodies, an API key on every route. */
 function tenantRouters(deps: RouteDeps): Router[] {
-  return [funnelsRouter(deps), sendingRouter(deps), contactsRouter(deps), settingsRouter(deps), audienceRouter(deps), metricsRouter(deps), campaignsRouter(deps)];
+  return [funnelsRouter(deps), sendingRouter(deps), contactsRouter(deps), settingsRouter(deps), audienceRouter(deps), metricsRouter(deps), campaignsRouter(deps), warmupsRouter(deps), channelsRouter(deps)];
 }
 
 /**

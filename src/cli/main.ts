@@ -19,7 +19,9 @@ import { parseDuration } from '../domain/duration';
 import { zodIssues } from '../api/errors';
 import { runApi, runDev, runWorkerProcess, runDispatcherProcess } from './commands/serve';
 import { registerOperateCommands } from './commands/operate';
+import { registerChannelCommands, watchAddedChannel } from './commands/channels';
 import { CliError, printJson, printTable } from './output';
+import { markChannelsWatched } from '../db/queries/channelStates';
 
 /** The configuration from the environment; `overrides` are command options that name a setting. */
 function config(overrides: Record<string, string> = {}): Config {
@@ -124,10 +126,10 @@ export function buildProgram(): Command {
     .description('add a channel to a tenant and print its id')
     .requiredOption('--tenant <id>', 'tenant id')
     .addOption(new Option('--provider <provider>', 'provider').choices([...PROVIDERS]).makeOptionMandatory())
-    .requiredOption('--external-id <id>', 'Evolution instance name, Meta phone_number_id or LancePilot account')
+    .requiredOption('--external-id <id>', 'Evolution or Uazapi instance name, Meta phone_number_id or LancePilot account')
     .option('--name <name>', 'display name')
-    .option('--base-url <url>', 'provider base URL (default: the public one; required for evolution)')
-    .option('--api-key <key>', 'Evolution apikey ' + FROM_FILE_OR_STDIN)
+    .option('--base-url <url>', 'provider base URL (default: the public one; required for evolution and uazapi)')
+    .option('--api-key <key>', 'Evolution apikey or Uazapi instance token ' + FROM_FILE_OR_STDIN)
     .option('--webhook-secret <secret>', 'secret Evolution/LancePilot send with webhooks (header or ?token=) ' + FROM_FILE_OR_STDIN)
     .option('--app-secret <secret>', 'Meta app secret (X-Hub-Signature-256) ' + FROM_FILE_OR_STDIN)
     .option('--verify-token <token>', 'Meta webhook verify token ' + FROM_FILE_OR_STDIN)
@@ -153,6 +155,8 @@ export function buildProgram(): Command {
           workspaceId: opts.workspaceId as string | undefined,
           allowGroups: opts.allowGroups === true ? true : undefined,
         });
+        // Its watching workflow now when Temporal is reachable; else the next worker start starts it.
+        if (await watchAddedChannel(config(), channel)) await markChannelsWatched(db.db, { channelIds: [channel.id] });
         if (opts.json) printJson({ channelId: channel.id, tenantId: channel.tenantId, provider: channel.provider, externalId: channel.externalId });
         else process.stdout.write(`channel ${channel.id} (${channel.provider} ${channel.externalId})\n`);
       }),
@@ -210,6 +214,7 @@ export function buildProgram(): Command {
         else process.stdout.write(`channel ${view.channelId} (${view.provider} ${view.externalId}) updated\nsettings ${JSON.stringify(view.settings)}\n`);
       }),
     );
+  registerChannelCommands(channels, { config, withDb });
   registerOperateCommands(program, { config, withDb });
   registerSecretsCommands(program, { withDb });
 

@@ -102,6 +102,8 @@ export const channels = pgTable(
     downSince: timestamp('down_since', { withTimezone: true }),
     /** When the tenant's admin was told about the current outage or quality drop (null: not told). */
     alertedAt: timestamp('alerted_at', { withTimezone: true }),
+    /** When its watching workflow (`channel:<id>`) was started: worker starts only start the rest. */
+    watchedAt: timestamp('watched_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },

@@ -10,7 +10,8 @@ export type ChannelState = (typeof CHANNEL_STATES)[number];
 
 /**
  * Baileys disconnect codes after which Evolution does not reconnect by itself
- * (providers.md §1.8): 401 logged out, 402, 403 forbidden/banned, 406.
+ * (providers.md §1.8): 401 logged out, 402, 403 forbidden/banned, 406. Uazapi (whatsmeow)
+ * reports the same WhatsApp codes in its `lastDisconnectReason`.
  */
 const FINAL_EVOLUTION_REASONS = new Set([401, 402, 403, 406]);
 
@@ -29,6 +30,29 @@ export function stateFromEvolution(state: string, statusReason?: number): Channe
     default:
       return (CHANNEL_STATES as readonly string[]).includes(state) ? (state as ChannelState) : 'unknown';
   }
+}
+
+/**
+ * Uazapi's instance states (`connected`, `connecting`, `disconnected`; providers.md §3.1) in
+ * zapflow's words. Uazapi reconnects a dropped session by itself, except after a logout or a
+ * ban (whatsmeow's `LoggedOut`, reason `401: logged out from another device`): that is `closed`.
+ */
+export function stateFromUazapi(state: string, statusReason?: number): ChannelState {
+  switch (state) {
+    case 'connected':
+      return 'connected';
+    case 'connecting':
+      return 'connecting';
+    case 'disconnected':
+      return statusReason !== undefined && FINAL_EVOLUTION_REASONS.has(statusReason) ? 'closed' : 'disconnected';
+    default:
+      return (CHANNEL_STATES as readonly string[]).includes(state) ? (state as ChannelState) : 'unknown';
+  }
+}
+
+/** A provider's connection word in zapflow's words, by provider (Meta, LancePilot and the sandbox say zapflow's own or nothing). */
+export function stateFromProvider(provider: string, state: string, statusReason?: number): ChannelState {
+  return provider === 'uazapi' ? stateFromUazapi(state, statusReason) : stateFromEvolution(state, statusReason);
 }
 
 /**

@@ -11,7 +11,9 @@ export type DomainErrorKind =
   /** A field's value cannot be accepted; `field` names it. */
   | 'Invalid'
   /** A dependency (Temporal, a provider) did not answer; retrying later may work. */
-  | 'Unavailable';
+  | 'Unavailable'
+  /** A provider answered, but refused or failed what zapflow asked of it (its reason in the message). */
+  | 'BadGateway';
 
 export class DomainError extends Error {
   override name = 'DomainError';

@@ -2,7 +2,7 @@
  * Normalised events: what every provider's webhook is parsed into.
  * Plain types only (no runtime code) so workflows can import them freely.
  */
-export type ProviderName = 'evolution' | 'meta' | 'lancepilot' | 'sandbox';
+export type ProviderName = 'evolution' | 'meta' | 'lancepilot' | 'uazapi' | 'sandbox';
 
 export type InboundType =
   | 'text'
@@ -82,8 +82,12 @@ export interface StatusEvent {
 
 export interface ConnectionEvent {
   kind: 'connection';
+  /** The provider's own word (Evolution `open`/`close`, Uazapi `connected`/`disconnected`…): see domain/channelState.ts. */
   state: string;
+  /** Disconnect code (Baileys/whatsmeow: 401 logged out, 403 banned…). */
   statusReason?: number;
+  /** The provider's disconnect reason in words (Uazapi `lastDisconnectReason`). */
+  reason?: string;
   wuid?: string;
   profileName?: string;
 }
@@ -96,12 +100,30 @@ export interface QrCodeEvent {
   error?: string;
 }
 
+/**
+ * Meta's `phone_number_quality_update` (quality rating and messaging-limit changes) and
+ * `account_update` (restrictions, bans) about one business number. These name the number by
+ * its display digits, not its phone_number_id.
+ */
+export interface QualityEvent {
+  kind: 'quality';
+  field: 'phone_number_quality_update' | 'account_update';
+  /** Digits of the business number (`display_phone_number`, `phone_number`). */
+  displayPhoneNumber?: string;
+  /** Meta's `event`: FLAGGED, UNFLAGGED, DOWNGRADE, UPGRADE, ACCOUNT_VIOLATION, DISABLED_UPDATE… */
+  event?: string;
+  /** GREEN, YELLOW, RED when the payload says (FLAGGED means RED, UNFLAGGED GREEN). */
+  qualityRating?: string;
+  currentLimit?: string;
+  oldLimit?: string;
+}
+
 export interface UnknownEvent {
   kind: 'unknown';
   eventType: string;
 }
 
-export type NormalisedEvent = MessageEvent | StatusEvent | ConnectionEvent | QrCodeEvent | UnknownEvent;
+export type NormalisedEvent = MessageEvent | StatusEvent | ConnectionEvent | QrCodeEvent | QualityEvent | UnknownEvent;
 
 /** One parsed POST: an event type label and its events, each addressed to a channel key
  *  (Evolution instance name, Meta phone_number_id, LancePilot account). */

@@ -45,6 +45,7 @@ export const FAILURES = {
   RetentionIncomplete: { retryable: false, handledBy: 'the daily retention run fails after pruning the other tables; the next run catches up (its result lists what failed)' },
   OptOutDigestIncomplete: { retryable: false, handledBy: "the daily opt-out digest fails after sending the other tenants' digests (its result names the tenants that got none)" },
   CampaignNotActive: { retryable: false, handledBy: 'the API answers 409 to a pause, resume or cancel of a campaign that has completed or was cancelled' },
+  WarmupNotActive: { retryable: false, handledBy: 'the API answers 409 to a pause, resume or cancel of a warm-up that was cancelled (or a pause of a paused one)' },
 } as const satisfies Record<string, FailureInfo>;
 
 export type FailureType = keyof typeof FAILURES;

@@ -12,7 +12,7 @@ export interface TenantSettings {
   [key: string]: unknown;
 }
 
-export const PROVIDERS = ['evolution', 'meta', 'lancepilot', 'sandbox'] as const;
+export const PROVIDERS = ['evolution', 'meta', 'lancepilot', 'uazapi', 'sandbox'] as const;
 export type Provider = (typeof PROVIDERS)[number];
 
 export interface ChannelCredentialsColumn {

@@ -34,6 +34,16 @@ export function campaignWorkflowId(campaignId: string): string {
   return `campaign:${campaignId}`;
 }
 
+/** One workflow per warm-up plan: rounds between the tenant's own numbers inside its windows. */
+export function warmupWorkflowId(warmupId: string): string {
+  return `warmup:${warmupId}`;
+}
+
+/** One workflow per channel: it watches the number's connection and quality, and tells the admin about outages. */
+export function channelWorkflowId(channelId: string): string {
+  return `channel:${channelId}`;
+}
+
 /** The daily opt-out digest's Temporal Schedule (one per namespace; every worker creates or updates it). */
 export const OPT_OUT_DIGEST_SCHEDULE_ID = 'zapflow-opt-out-digest';
 

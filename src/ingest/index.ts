@@ -51,7 +51,14 @@ export function buildIngest(deps: { config: Config; db: Db; client: Client; log:
   const mode = deps.mode ?? 'inline';
   const funnelTriggers = new FunnelTriggerCache(deps.db, config.FUNNEL_TRIGGER_CACHE);
   const dispatcher = mode === 'inline' ? createDispatcher({ ...deps, funnelTriggers }) : undefined;
-  const ingest = createIngest({ db: deps.db, directory: new ChannelDirectory(deps.db), dispatcher, notify: mode === 'notify', log: deps.log });
+  const ingest = createIngest({
+    db: deps.db,
+    directory: new ChannelDirectory(deps.db),
+    dispatcher,
+    notify: mode === 'notify',
+    log: deps.log,
+    watch: { client: deps.client, taskQueue: config.TEMPORAL_TASK_QUEUE, config },
+  });
   return { ingest, dispatcher, funnelTriggers };
 }
 

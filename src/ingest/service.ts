@@ -4,6 +4,7 @@ import type { ChannelDirectory } from './channelDirectory';
 import type { Dispatcher } from './dispatcher';
 import { DispatchNotifier } from './notifier';
 import { recordWebhook, type IngestInput, type IngestOutcome } from './record';
+import { watchChannel, type WatchDeps } from '../services/channelWatch';
 
 export interface Ingest {
   directory: ChannelDirectory;
@@ -18,7 +19,15 @@ export interface Ingest {
  * `notify`: announce them with NOTIFY instead (batched, src/ingest/notifier.ts), for the
  * dispatcher in the worker process, so the webhook process spends nothing on Temporal calls.
  */
-export function createIngest(deps: { db: Db; directory: ChannelDirectory; dispatcher?: Dispatcher; notify?: boolean; log: Logger }): Ingest {
+export function createIngest(deps: {
+  db: Db;
+  directory: ChannelDirectory;
+  dispatcher?: Dispatcher;
+  notify?: boolean;
+  log: Logger;
+  /** Where connection and quality changes are signalled (the channel workflows); absent: nowhere. */
+  watch?: WatchDeps;
+}): Ingest {
   const notifier = deps.notify ? new DispatchNotifier(deps.db, deps.log) : undefined;
   return {
     directory: deps.directory,
@@ -30,6 +39,19 @@ export function createIngest(deps: { db: Db; directory: ChannelDirectory; dispat
         // pending, and the dispatcher's scan retries them.
         deps.dispatcher?.enqueue(outcome.toDispatch);
         notifier?.announce(outcome.toDispatch);
+      }
+      if (outcome.channelEvents.length > 0 && deps.watch) {
+        // Rare (a number connecting or dropping), so signalled from here, after the commit and
+        // off the response path. A lost signal is not lost state: the change is stored, and
+        // the channel workflow's poll finds it.
+        const watch = deps.watch;
+        void Promise.all(
+          outcome.channelEvents.map((s) =>
+            watchChannel(watch, s).catch((err) =>
+              deps.log.warn({ err: (err as Error).message, channelId: s.channelId }, 'channel event not signalled; the channel workflow polls'),
+            ),
+          ),
+        );
       }
       return outcome;
     },

@@ -10,7 +10,7 @@
  */
 import { DEFAULT_TIMEOUT_MS, brief, joinUrl, requestJson, retryAfterMs, type HttpMethod, type HttpResponse } from './http';
 import { ProviderError } from './errors';
-import { type ChannelTarget, type OutboundMessage, type ProviderClient, type SendResult } from './types';
+import { type ChannelTarget, type ConnectResult, type OutboundMessage, type ProviderClient, type QrCode, type SendResult } from './types';
 
 export interface EvolutionClientOptions {
   timeoutMs?: number;
@@ -112,7 +112,7 @@ export function createEvolutionClient(opts: EvolutionClientOptions = {}): Evolut
     method: HttpMethod,
     path: string,
     body?: unknown,
-    extra: { timeoutMs?: number; headers?: Record<string, string> } = {},
+    extra: { timeoutMs?: number; headers?: Record<string, string>; query?: string } = {},
   ): Promise<HttpResponse> {
     const base = channel.baseUrl || opts.defaultBaseUrl;
     if (!base) {
@@ -123,7 +123,7 @@ export function createEvolutionClient(opts: EvolutionClientOptions = {}): Evolut
     }
     const apiKey = channel.credentials.apiKey;
     if (!apiKey) throw new ProviderError(`evolution: channel ${channel.id} has no apiKey`, 'auth');
-    const url = joinUrl(base, `${path}/${encodeURIComponent(channel.externalId)}`);
+    const url = joinUrl(base, `${path}/${encodeURIComponent(channel.externalId)}${extra.query ?? ''}`);
     const res = await requestJson({
       provider: PROVIDER,
       method,
@@ -176,6 +176,26 @@ export function createEvolutionClient(opts: EvolutionClientOptions = {}): Evolut
         });
       }
       return { state };
+    },
+
+    async connect(channel, connectOpts = {}) {
+      const query = connectOpts.number ? `?number=${encodeURIComponent(connectOpts.number.replace(/\D/g, ''))}` : '';
+      const res = await call(channel, 'GET', '/instance/connect', undefined, { query });
+      return connectResultOf(res.body);
+    },
+
+    async restart(channel) {
+      await call(channel, 'POST', '/instance/restart');
+    },
+
+    async logout(channel) {
+      try {
+        await call(channel, 'DELETE', '/instance/logout');
+      } catch (err) {
+        // Already logged out (Evolution answers 400 when the instance is closed): the goal is met.
+        if (err instanceof ProviderError && err.details.status === 400) return;
+        throw err;
+      }
     },
 
     async checkNumbers(channel, numbers) {
@@ -238,4 +258,104 @@ function evolutionMessageText(raw: unknown): string {
   if (typeof raw === 'string') return raw;
   if (Array.isArray(raw)) return raw.map((m) => (typeof m === 'string' ? m : brief(m, 200))).join('; ');
   return brief(raw);
+}
+
+/**
+ * `/instance/connect`'s answer: a QR (`{pairingCode, code, base64, count}`) while not
+ * connected, or the connectionState object (`{instance: {state}}`) when already open.
+ */
+export function connectResultOf(body: unknown): ConnectResult {
+  const b = (typeof body === 'object' && body !== null ? body : {}) as {
+    instance?: { state?: unknown };
+    state?: unknown;
+    code?: unknown;
+    base64?: unknown;
+    pairingCode?: unknown;
+    qrcode?: { code?: unknown; base64?: unknown; pairingCode?: unknown };
+  };
+  const state = typeof b.instance?.state === 'string' ? b.instance.state : typeof b.state === 'string' ? b.state : undefined;
+  const qr = qrOf(b.qrcode ?? b);
+  if (qr) return { state: state ?? 'connecting', qr };
+  if (state) return { state };
+  throw new ProviderError(`evolution: connect answered neither a QR nor a state: ${brief(body)}`, 'retryable', { body });
+}
+
+function qrOf(raw: { code?: unknown; base64?: unknown; pairingCode?: unknown }): QrCode | undefined {
+  const text = (v: unknown) => (typeof v === 'string' && v !== '' ? v : undefined);
+  const code = text(raw.code);
+  const base64 = text(raw.base64);
+  if (!code && !base64) return undefined;
+  return { code, base64, pairingCode: text(raw.pairingCode) ?? null };
+}
+
+// ─── the server's instances (global key) ───
+
+/** zapflow's Evolution server: where `POST /api/channels` creates instances (EVOLUTION_BASE_URL, EVOLUTION_API_KEY). */
+export interface EvolutionServer {
+  baseUrl: string;
+  apiKey: string;
+  timeoutMs?: number;
+}
+
+export interface CreatedInstance {
+  instanceName: string;
+  instanceId?: string;
+  /** The instance's own token: sends and state calls use it instead of the global key. */
+  token: string;
+  qr?: QrCode;
+}
+
+/** The events a zapflow instance posts (providers.md §1.2): messages, statuses, echoes, connection and QR. */
+export const ZAPFLOW_EVOLUTION_EVENTS = ['MESSAGES_UPSERT', 'MESSAGES_UPDATE', 'SEND_MESSAGE', 'CONNECTION_UPDATE', 'QRCODE_UPDATED'];
+
+async function serverCall(server: EvolutionServer, method: HttpMethod, path: string, body?: unknown): Promise<HttpResponse> {
+  return requestJson({
+    provider: PROVIDER,
+    method,
+    url: joinUrl(server.baseUrl, path),
+    headers: { apikey: server.apiKey },
+    body,
+    timeoutMs: server.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+  });
+}
+
+/**
+ * `POST /instance/create` (global key): a Baileys instance that shows a QR, with its webhook
+ * pointed at zapflow and the channel's secret sent as a header on every post.
+ */
+export async function createEvolutionInstance(
+  server: EvolutionServer,
+  params: { instanceName: string; webhookUrl: string; webhookSecret: string },
+): Promise<CreatedInstance> {
+  const res = await serverCall(server, 'POST', '/instance/create', {
+    instanceName: params.instanceName,
+    integration: 'WHATSAPP-BAILEYS',
+    qrcode: true,
+    webhook: {
+      enabled: true,
+      url: params.webhookUrl,
+      byEvents: false,
+      base64: false,
+      headers: { 'x-zapflow-secret': params.webhookSecret },
+      events: ZAPFLOW_EVOLUTION_EVENTS,
+    },
+  });
+  if (res.status < 200 || res.status >= 300) throw classifyEvolutionError(res, params.instanceName, 'POST /instance/create');
+  const b = (res.body ?? {}) as { instance?: { instanceName?: unknown; instanceId?: unknown }; hash?: unknown; qrcode?: { code?: unknown; base64?: unknown; pairingCode?: unknown } };
+  // 2.x answers the token as `hash` (a string; some versions nest it as {apikey}).
+  const hash = typeof b.hash === 'string' ? b.hash : typeof (b.hash as { apikey?: unknown } | undefined)?.apikey === 'string' ? (b.hash as { apikey: string }).apikey : undefined;
+  if (!hash) throw new ProviderError(`evolution: /instance/create answered without the instance token (hash): ${brief(res.body)}`, 'permanent', { status: res.status });
+  return {
+    instanceName: typeof b.instance?.instanceName === 'string' ? b.instance.instanceName : params.instanceName,
+    instanceId: typeof b.instance?.instanceId === 'string' ? b.instance.instanceId : undefined,
+    token: hash,
+    qr: b.qrcode ? qrOf(b.qrcode) : undefined,
+  };
+}
+
+/** `DELETE /instance/delete/{instance}` (global key); an instance already gone counts as deleted. */
+export async function deleteEvolutionInstance(server: EvolutionServer, instanceName: string): Promise<void> {
+  const res = await serverCall(server, 'DELETE', `/instance/delete/${encodeURIComponent(instanceName)}`);
+  if (res.status === 404 || (res.status >= 200 && res.status < 300)) return;
+  throw classifyEvolutionError(res, instanceName, 'DELETE /instance/delete');
 }

@@ -1,6 +1,7 @@
 import { createEvolutionClient, type EvolutionClient, type EvolutionClientOptions } from './evolution';
 import { createLancePilotClient, type LancePilotClient, type LancePilotClientOptions } from './lancepilot';
 import { createMetaClient, type MetaClient, type MetaClientOptions } from './meta';
+import { createUazapiClient, type UazapiClient, type UazapiClientOptions } from './uazapi';
 
 export * from './types';
 export * from './errors';
@@ -36,6 +37,16 @@ export {
   type LancePilotClient,
   type LancePilotClientOptions,
 } from './lancepilot';
+export {
+  createUazapiClient,
+  classifyUazapiError,
+  uazapiLiteral,
+  uazapiNumber,
+  uazapiSendRequest,
+  UAZAPI_TRACK_SOURCE,
+  type UazapiClient,
+  type UazapiClientOptions,
+} from './uazapi';
 
 export interface ProviderClientsOptions {
   /** Applies to every provider unless overridden in its own options. */
@@ -43,12 +54,14 @@ export interface ProviderClientsOptions {
   evolution?: EvolutionClientOptions;
   meta?: MetaClientOptions;
   lancepilot?: LancePilotClientOptions;
+  uazapi?: UazapiClientOptions;
 }
 
 export interface ProviderClients {
   evolution: EvolutionClient;
   meta: MetaClient;
   lancepilot: LancePilotClient;
+  uazapi: UazapiClient;
 }
 
 /** The HTTP provider clients. The sandbox provider lives elsewhere and is added by the caller. */
@@ -58,5 +71,6 @@ export function createProviderClients(opts: ProviderClientsOptions = {}): Provid
     evolution: createEvolutionClient({ ...t, ...opts.evolution }),
     meta: createMetaClient({ ...t, ...opts.meta }),
     lancepilot: createLancePilotClient({ ...t, ...opts.lancepilot }),
+    uazapi: createUazapiClient({ ...t, ...opts.uazapi }),
   };
 }

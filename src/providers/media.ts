@@ -348,6 +348,8 @@ export async function downloadInboundMedia(
   const fallbackType = media.mimeType ?? 'application/octet-stream';
   // Meta first: its media URLs (from the Graph API or in newer webhooks) answer only with the token.
   if (channel.provider === 'meta') return fetchMetaMedia(channel, media, policy);
+  // Uazapi's webhook URL is WhatsApp's encrypted file: Uazapi decrypts it on /message/download (§3.3).
+  if (channel.provider === 'uazapi') return fetchUazapiMedia(channel, params.providerMessageId, policy, fallbackType);
   if (media.url && /^https?:\/\//.test(media.url) && !/\.enc(\?|$)/.test(media.url)) {
     const got = await fetchBytes(media.url, {}, policy);
     return { data: got.data, mimeType: media.mimeType ?? got.mimeType ?? fallbackType };
@@ -371,6 +373,27 @@ export async function downloadInboundMedia(
     return { data, mimeType: (typeof body.mimetype === 'string' ? body.mimetype : undefined) ?? fallbackType };
   }
   throw new MediaUnavailable(`media of ${channel.provider} messages cannot be fetched`);
+}
+
+/** Uazapi: `POST /message/download {id, return_base64}` with the instance token → `{base64Data, mimetype}`. */
+async function fetchUazapiMedia(channel: ChannelTarget, providerMessageId: string, policy: MediaFetchPolicy, fallbackType: string): Promise<{ data: Buffer; mimeType: string }> {
+  const base = (channel.baseUrl ?? '').replace(/\/+$/, '');
+  if (!base) throw new MediaUnavailable('the Uazapi channel has no server URL');
+  const body = await json(
+    `${base}/message/download`,
+    {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', token: channel.credentials.apiKey ?? '' },
+      // The original format (OGG for voice notes, not Uazapi's default MP3), inline rather than a public link.
+      body: JSON.stringify({ id: providerMessageId, return_base64: true, return_link: false, generate_mp3: false }),
+    },
+    { ...policy, maxBytes: Math.ceil(policy.maxBytes / 3) * 4 + 64 * 1024 },
+  );
+  const b64 = typeof body.base64Data === 'string' ? body.base64Data.replace(/^data:[^,]*,/, '') : '';
+  if (!b64) throw new MediaUnavailable('Uazapi returned no media');
+  const data = Buffer.from(b64, 'base64');
+  if (data.length > policy.maxBytes) throw new MediaRefused(`media is ${data.length} bytes, above the ${policy.maxBytes}-byte limit`);
+  return { data, mimeType: (typeof body.mimetype === 'string' && body.mimetype !== '' ? body.mimetype : undefined) ?? fallbackType };
 }
 
 /**

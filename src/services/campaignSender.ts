@@ -17,7 +17,9 @@
  * again under the same key, which the delivery finds: already sent, nothing goes out.
  */
 import { loadConfig, type Config } from '../config';
-import { listChannelRows } from '../db/queries/channels';
+import { listChannelRows, type ChannelRow } from '../db/queries/channels';
+import { isUsableState } from '../domain/channelState';
+import { isBadQuality } from '../domain/channelWatch';
 import {
   beginCampaignBatch,
   campaignStatus,
@@ -46,7 +48,7 @@ import { FailureType } from '../domain/failures';
 import { ProviderError } from '../providers/errors';
 import type { CampaignBatchResult, CampaignTransition } from '../workflows/types';
 import { definitionOf, type CampaignDefinition } from './campaignDefinition';
-import { deliverCounted, finalSendFailure } from './delivery';
+import { CHANNEL_DOWN_SCOPE, deliverCounted, finalSendFailure } from './delivery';
 import type { ServiceDeps } from './deps';
 import { SendDeferred } from './quotas';
 
@@ -55,8 +57,13 @@ export function campaignSendKey(campaignId: string, recipientId: number): string
   return `campaign:${campaignId}:${recipientId}`;
 }
 
-/** Channel connection states a campaign sends on: connected, or never reported (Meta, LancePilot and the sandbox report none). */
-export const USABLE_CONNECTION_STATES: ReadonlySet<string> = new Set(['open', 'connected', 'unknown']);
+/**
+ * Whether a campaign sends on this channel now: connected (or a provider that reports no
+ * state), and not held for its quality (Meta RED: sending more risks the number).
+ */
+export function campaignCanUse(channel: Pick<ChannelRow, 'connectionState' | 'qualityRating'>): boolean {
+  return isUsableState(channel.connectionState) && !isBadQuality(channel.qualityRating);
+}
 
 export interface BatchRequest {
   campaignId: string;
@@ -120,7 +127,11 @@ function outcomeOfError(err: unknown, config: Config): SendOutcome {
         };
   }
   // A quota of the delivery, pacing, or the provider's 429: nothing went out; wait as told.
-  if (err instanceof SendDeferred) return { kind: 'later', afterMs: err.details.retryAfterMs, mayHaveGone: false, waitingFor: 'quota' };
+  if (err instanceof SendDeferred) {
+    // The channel dropped since the batch began (the delivery defers sends on a number that is down).
+    const waitingFor = err.scope === CHANNEL_DOWN_SCOPE ? 'channel' : 'quota';
+    return { kind: 'later', afterMs: err.details.retryAfterMs, mayHaveGone: false, waitingFor };
+  }
   if (err instanceof ProviderError && err.kind === 'rate_limited') {
     return { kind: 'later', afterMs: err.details.retryAfterMs ?? config.CAMPAIGN_RETRY_BACKOFF, mayHaveGone: false, waitingFor: 'quota' };
   }
@@ -154,7 +165,7 @@ export async function runCampaignBatch(deps: ServiceDeps, req: BatchRequest, hoo
   if (!sendingAllowed(started, schedule)) return waitFor('window', nextSendingTime(started, schedule));
 
   const wanted = new Set(definition.channels.map((c) => c.id));
-  const lanes = (await listChannelRows(db, { tenantId })).filter((c) => wanted.has(c.id) && USABLE_CONNECTION_STATES.has(c.connectionState));
+  const lanes = (await listChannelRows(db, { tenantId })).filter((c) => wanted.has(c.id) && campaignCanUse(c));
   if (lanes.length === 0) return waitFor('channel', started + config.CAMPAIGN_CHANNEL_RECHECK);
 
   const limits: ClaimLimits = {

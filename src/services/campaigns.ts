@@ -40,7 +40,7 @@ import { cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate, Workfl
 import type { campaignWorkflow } from '../workflows/campaign';
 import type { CampaignTiming, CampaignWorkflowInput } from '../workflows/types';
 import { definitionOf, type CampaignDefinition } from './campaignDefinition';
-import { USABLE_CONNECTION_STATES, type CampaignAction } from './campaignSender';
+import { campaignCanUse, type CampaignAction } from './campaignSender';
 
 export interface CampaignServiceDeps {
   db: Db;
@@ -135,14 +135,15 @@ const label = (c: Pick<ChannelRow, 'externalId' | 'name'>) => c.name ?? c.extern
 
 /** Whether these channels can send this message at all; the reason (and field) when not. */
 function checkChannels(channels: ChannelRow[], message: OutboundMessage): void {
-  const usable = channels.filter((c) => USABLE_CONNECTION_STATES.has(c.connectionState));
+  const usable = channels.filter((c) => campaignCanUse(c));
   if (usable.length === 0) {
     throw invalid('channels', `no connected channel: ${channels.map((c) => `${label(c)} is ${c.connectionState}`).join(', ')}`);
   }
   if (message.type === 'template') {
-    const evolution = channels.filter((c) => c.provider === 'evolution');
+    // WhatsApp Web gateways (Evolution, Uazapi) have no templates.
+    const evolution = channels.filter((c) => c.provider === 'evolution' || c.provider === 'uazapi');
     if (evolution.length > 0) {
-      throw invalid('message.template', `Evolution numbers cannot send Meta templates (${evolution.map(label).join(', ')}): send text, media or buttons there`);
+      throw invalid('message.template', `Evolution and Uazapi numbers cannot send Meta templates (${evolution.map(label).join(', ')}): send text, media or buttons there`);
     }
   } else {
     const meta = channels.filter((c) => c.provider === 'meta');

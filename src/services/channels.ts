@@ -12,6 +12,7 @@ export const DEFAULT_BASE_URLS: Record<string, string | undefined> = {
   meta: 'https://graph.facebook.com',
   lancepilot: 'https://lancepilot.com/api/v3',
   evolution: undefined, // self-hosted: the URL is required
+  uazapi: undefined, // each customer's own server, https://<subdomain>.uazapi.com: required
   sandbox: undefined,
 };
 
@@ -34,8 +35,20 @@ export const addChannelSchema = z
     if (value.provider === 'evolution' && !value.baseUrl) {
       ctx.addIssue({ code: 'custom', path: ['baseUrl'], message: 'is required for evolution (your Evolution server URL)' });
     }
+    if (value.provider === 'uazapi') {
+      if (!value.baseUrl) ctx.addIssue({ code: 'custom', path: ['baseUrl'], message: 'is required for uazapi (your server, https://<subdomain>.uazapi.com)' });
+      if (!value.apiKey) ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'is required for uazapi (the instance token)' });
+    }
   });
 export type AddChannelInput = z.input<typeof addChannelSchema>;
+
+/**
+ * Uazapi signs nothing: every webhook body carries the instance token (providers.md §3.2),
+ * so the token is the channel's webhook secret, found by its hash like any other.
+ */
+function uazapiWebhookSecret(provider: string, apiKey: string | null | undefined): string | undefined {
+  return provider === 'uazapi' && apiKey ? apiKey : undefined;
+}
 
 export class ChannelConflict extends DomainError {
   override name = 'ChannelConflict';
@@ -50,7 +63,7 @@ export async function addChannel(db: Db, input: AddChannelInput) {
   const credentials = Object.fromEntries(
     Object.entries({
       apiKey: value.apiKey,
-      webhookSecret: value.webhookSecret,
+      webhookSecret: value.webhookSecret ?? uazapiWebhookSecret(value.provider, value.apiKey),
       appSecret: value.appSecret,
       verifyToken: value.verifyToken,
       accessToken: value.accessToken,
@@ -142,6 +155,12 @@ export async function updateChannel(db: Db, params: { channel: string; change: u
       for (const key of CREDENTIAL_KEYS) {
         if (change[key] === null) delete credentials[key];
         else if (change[key] !== undefined) credentials[key] = change[key];
+      }
+      // A new Uazapi instance token is also what its webhooks will carry (unless a secret of its own is set).
+      const followsToken = row.credentials.webhookSecret === undefined || row.credentials.webhookSecret === row.credentials.apiKey;
+      if (row.provider === 'uazapi' && change.apiKey !== undefined && change.webhookSecret === undefined && followsToken) {
+        if (change.apiKey === null) delete credentials.webhookSecret;
+        else credentials.webhookSecret = uazapiWebhookSecret('uazapi', change.apiKey);
       }
       const settings: ChannelSettings = { ...row.settings };
       if (change.allowGroups !== undefined) settings.allowGroups = change.allowGroups;

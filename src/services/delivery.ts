@@ -20,6 +20,7 @@ import {
   type SendStart,
 } from '../db/queries/sends';
 import { applyPendingStatuses, applyStatus, hasPendingStatuses, listStatusEvents } from '../db/queries/statuses';
+import { isDownState } from '../domain/channelWatch';
 import { FailureType, type SendRefusal } from '../domain/failures';
 import type { MessageStatus, Provider } from '../domain/records';
 import { sendsTotal } from '../metrics';
@@ -61,6 +62,11 @@ export interface DeliverRequest {
    * then (nothing was delivered) is tried again; one of unknown outcome still never repeats.
    */
   retryRefusedBefore?: number;
+  /**
+   * Not counted in the tenant's daily quota (the channel's quotas still count it): a warm-up's
+   * messages between the tenant's own numbers are no sends to its contacts.
+   */
+  outsideTenantQuota?: boolean;
 }
 
 export interface DeliverResult {
@@ -111,6 +117,9 @@ export function bodyOf(message: OutboundMessage): string {
       return `[template ${message.name}]`;
   }
 }
+
+/** SendDeferred's scope when the channel is down (disconnected, closed): campaigns wait for the channel, not a quota. */
+export const CHANNEL_DOWN_SCOPE = 'channel';
 
 /** Meta's customer service window: free-form messages only within 24 h of the contact's last message. */
 export const META_WINDOW_MS = 24 * 60 * 60 * 1000;
@@ -211,9 +220,19 @@ export async function deliver(deps: DeliveryDeps, req: DeliverRequest): Promise<
     throw new DeliveryRefused(refusal.message, refusal.reason);
   }
 
+  if (isDownState(channel.connectionState)) {
+    // The number is disconnected or logged out: calling the provider would fail. The send
+    // waits (funnel runs and campaigns alike) and looks again later; nothing was counted.
+    const deferred = new SendDeferred(`channel ${channel.id} is ${channel.connectionState}: the send waits until it reconnects`, CHANNEL_DOWN_SCOPE, config.CHANNEL_DOWN_SEND_RETRY);
+    await noteWaiting(db, row.id, deferred);
+    throw deferred;
+  }
+
   const policy = sendPolicy(config, { channel: channel.settings.sendLimits, tenant: channel.tenantSettings.sendLimits });
   const sendAt = Math.max(now, req.notBefore ?? 0);
-  const windows = quotaWindows(policy, { tenantId: req.tenantId, channelId: channel.id, at: sendAt, timeZone: channel.tenantTimezone });
+  const windows = quotaWindows(policy, { tenantId: req.tenantId, channelId: channel.id, at: sendAt, timeZone: channel.tenantTimezone }).filter(
+    (w) => !req.outsideTenantQuota || !w.scope.startsWith('tenant:'),
+  );
   const pacing = pacingRequest(policy, { channelId: channel.id, notBefore: sendAt });
   let start: SendStart;
   try {

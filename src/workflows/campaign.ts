@@ -5,6 +5,8 @@
  * continues as new, so its history stays short), when every channel must wait (a window
  * closed, a quota full, no channel: the workflow sleeps on a durable timer until the time
  * the batch gave, and "tomorrow at 09:00" costs one timer), or when the audience is done.
+ * A wait for a channel ends early when the channel's workflow says it is usable again
+ * (signal `channelsChanged`: it reconnected, its quality recovered).
  *
  * Pause, resume and cancel are updates: each changes the campaign row through an activity
  * (which, for pause and cancel, waits until no send of the campaign is in flight) and is
@@ -27,7 +29,13 @@ import {
 import type { createCampaignActivities } from '../activities/campaigns';
 import type { CampaignState, CampaignWait } from '../domain/campaign';
 import { FailureType } from '../domain/failures';
-import { campaignProgressQuery, cancelCampaignUpdate, pauseCampaignUpdate, resumeCampaignUpdate } from './definitions';
+import {
+  campaignChannelsChangedSignal,
+  campaignProgressQuery,
+  cancelCampaignUpdate,
+  pauseCampaignUpdate,
+  resumeCampaignUpdate,
+} from './definitions';
 import type { CampaignProgress, CampaignTransition, CampaignWorkflowInput } from './types';
 
 type CampaignActivities = ReturnType<typeof createCampaignActivities>;
@@ -90,6 +98,11 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
   setHandler(resumeCampaignUpdate, () => apply('resume', (t) => !['completed', 'cancelled'].includes(t.status)), { validator });
   setHandler(cancelCampaignUpdate, () => apply('cancel', (t) => t.status === 'cancelled'), { validator });
   setHandler(campaignProgressQuery, progress);
+  /** Bumped when a channel of the campaign may be usable again (its channel workflow signals): a wait for a channel ends early. */
+  let channelWakes = 0;
+  setHandler(campaignChannelsChangedSignal, () => {
+    channelWakes++;
+  });
   describe();
 
   let pageFull = false;
@@ -139,7 +152,9 @@ export async function campaignWorkflow(input: CampaignWorkflowInput): Promise<Ca
         break;
       case 'wait': {
         enter('waiting', { waitingFor: result.waitingFor, until: result.until });
-        await condition(() => generation !== seen, Math.max(1, result.until - Date.now()));
+        const wakesSeen = channelWakes;
+        const woken = () => result.waitingFor === 'channel' && channelWakes !== wakesSeen;
+        await condition(() => generation !== seen || woken(), Math.max(1, result.until - Date.now()));
         if (generation === seen) enter('running');
         break;
       }

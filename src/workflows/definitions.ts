@@ -9,6 +9,7 @@
  * Only `@temporalio/workflow`'s define* functions (safe outside a workflow) and types.
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { ChannelEvent, ChannelWatchView } from '../domain/channelWatch';
 import type {
   CampaignProgress,
   ContactState,
@@ -20,6 +21,7 @@ import type {
   ScheduledSendInput,
   ScheduleView,
 } from './types';
+import type { WarmupProgress } from './warmupTypes';
 
 /** Workflow type names, as registered by the worker (src/workflows/index.ts). */
 export const WorkflowType = {
@@ -32,6 +34,8 @@ export const WorkflowType = {
   optOutDigest: 'optOutDigestWorkflow',
   metricsRollup: 'metricsRollupWorkflow',
   campaign: 'campaignWorkflow',
+  channel: 'channelWorkflow',
+  warmup: 'warmupWorkflow',
 } as const;
 
 // ─── contact workflow (`contact:<tenant>:<phone>`) ───
@@ -79,6 +83,22 @@ export const pauseCampaignUpdate = defineUpdate<CampaignProgress>('pauseCampaign
 export const resumeCampaignUpdate = defineUpdate<CampaignProgress>('resumeCampaign');
 export const cancelCampaignUpdate = defineUpdate<CampaignProgress>('cancelCampaign');
 export const campaignProgressQuery = defineQuery<CampaignProgress>('campaignProgress');
+/** A channel of the campaign may be usable again (it reconnected, its quality recovered): a campaign waiting for a channel looks now. */
+export const campaignChannelsChangedSignal = defineSignal('channelsChanged');
+
+// ─── channels (`channel:<id>`) ───
+
+/** A connection or quality change of the channel, after the ingest (or the API) recorded it. */
+export const channelEventSignal = defineSignal<[ChannelEvent]>('channelEvent');
+export const channelWatchQuery = defineQuery<ChannelWatchView>('channelWatchState');
+
+// ─── warm-ups (`warmup:<id>`) ───
+
+/** Pause, resume and cancel a warm-up: updates, answered once the warm-up row has changed. */
+export const pauseWarmupUpdate = defineUpdate<WarmupProgress>('pauseWarmup');
+export const resumeWarmupUpdate = defineUpdate<WarmupProgress>('resumeWarmup');
+export const cancelWarmupUpdate = defineUpdate<WarmupProgress>('cancelWarmup');
+export const warmupProgressQuery = defineQuery<WarmupProgress>('warmupProgress');
 
 /**
  * When a schedule's workflow must wake for the time `scheduledFor`: dispatched, settleAfterMs

@@ -6,3 +6,5 @@ export { retentionWorkflow } from './retention';
 export { optOutDigestWorkflow } from './optOutDigest';
 export { metricsRollupWorkflow } from './metricsRollup';
 export { campaignWorkflow } from './campaign';
+export { channelWorkflow } from './channel';
+export { warmupWorkflow } from './warmup';

@@ -156,11 +156,11 @@ describe('campaigns API', () => {
 
     // No connected channel.
     const channelId = world.tenant.channel.id;
-    await world.stack.db.db.update(channels).set({ connectionState: 'close' }).where(eq(channels.id, channelId));
+    await world.stack.db.db.update(channels).set({ connectionState: 'disconnected' }).where(eq(channels.id, channelId));
     try {
       expect(await post({})).toMatchObject({ details: [{ path: 'channels' }], message: expect.stringContaining('no connected channel') });
     } finally {
-      await world.stack.db.db.update(channels).set({ connectionState: 'open' }).where(eq(channels.id, channelId));
+      await world.stack.db.db.update(channels).set({ connectionState: 'connected' }).where(eq(channels.id, channelId));
     }
     // Nothing was written by the refusals.
     const names = await world.stack.db.db.select({ name: campaigns.name }).from(campaigns).where(eq(campaigns.name, 'Nada'));

@@ -4,8 +4,12 @@
  * Routes: POST /message/{sendText,sendMedia,sendButtons,sendList}/:instance,
  * POST /chat/sendPresence/:instance, GET /instance/connectionState/:instance,
  * POST /chat/whatsappNumbers/:instance, POST /chat/getBase64FromMediaMessage/:instance
- * (the decrypted bytes of an inbound media message, from `media`). Guards run like the
- * real server: unknown instance → 404 first, then a wrong `apikey` → 401.
+ * (the decrypted bytes of an inbound media message, from `media`), and the instance
+ * lifecycle: POST /instance/create (403 when the name is taken), GET /instance/connect/:instance
+ * (a QR, `count` incrementing), POST /instance/restart, DELETE /instance/logout and
+ * /instance/delete; `emit*` post connection.update / qrcode.updated to the instance's webhook
+ * with its configured headers, like the server does. Guards run like the real server:
+ * unknown instance → 404 first, then a wrong `apikey` → 401.
  */
 import { randomBytes } from 'node:crypto';
 import { FakeServer, headerValue, type FakeResponse, type RecordedRequest, type RequestMatcher } from './fakeServer';
@@ -100,6 +104,131 @@ export class EvolutionFake {
     );
     this.server.route('POST', '/chat/whatsappNumbers/:instance', (req, p) => this.guard(req, p.instance) ?? this.handleNumbers(req));
     this.server.route('POST', '/chat/getBase64FromMediaMessage/:instance', (req, p) => this.guard(req, p.instance) ?? this.handleMedia(req));
+    // Instance lifecycle (providers.md §1.13).
+    this.server.route('POST', '/instance/create', (req) => this.handleCreate(req));
+    this.server.route('GET', '/instance/connect/:instance', (req, p) => this.guard(req, p.instance) ?? this.handleConnect(p.instance!));
+    this.server.route('POST', '/instance/restart/:instance', (req, p) => {
+      const denied = this.guard(req, p.instance);
+      if (denied) return denied;
+      this.restarts.push(p.instance!);
+      return { status: 200, body: { instance: { instanceName: p.instance, state: this.states.get(p.instance!) } } };
+    });
+    this.server.route('DELETE', '/instance/logout/:instance', (req, p) => {
+      const denied = this.guard(req, p.instance);
+      if (denied) return denied;
+      if (this.states.get(p.instance!) !== 'open') return badRequest([`The "${p.instance}" instance is not connected`]);
+      this.states.set(p.instance!, 'close');
+      this.logouts.push(p.instance!);
+      return { status: 200, body: { status: 'SUCCESS', error: false, response: { message: 'Instance logged out' } } };
+    });
+    this.server.route('DELETE', '/instance/delete/:instance', (req, p) => {
+      const denied = this.guard(req, p.instance);
+      if (denied) return denied;
+      this.states.delete(p.instance!);
+      this.webhooks.delete(p.instance!);
+      this.deleted.push(p.instance!);
+      return { status: 200, body: { status: 'SUCCESS', error: false, response: { message: 'Instance deleted' } } };
+    });
+  }
+
+  /** Instances created through /instance/create, with the webhook each posts to. */
+  readonly webhooks = new Map<string, { url: string; headers: Record<string, string>; events: string[] }>();
+  readonly restarts: string[] = [];
+  readonly logouts: string[] = [];
+  readonly deleted: string[] = [];
+  /** QRs served per instance (Evolution's `count`). */
+  readonly qrCounts = new Map<string, number>();
+
+  private handleCreate(req: RecordedRequest): FakeResponse {
+    if (headerValue(req, 'apikey') !== this.apiKey) return { status: 401, body: { status: 401, error: 'Unauthorized', response: { message: 'Unauthorized' } } };
+    const body = (isObject(req.body) ? req.body : {}) as {
+      instanceName?: unknown;
+      integration?: unknown;
+      qrcode?: unknown;
+      webhook?: { url?: unknown; headers?: unknown; events?: unknown; enabled?: unknown };
+    };
+    if (typeof body.instanceName !== 'string' || body.instanceName === '') return badRequest(['instance requires property "instanceName"']);
+    if (!['WHATSAPP-BAILEYS', 'WHATSAPP-BUSINESS', 'EVOLUTION'].includes(String(body.integration))) return badRequest(['Invalid integration']);
+    if (this.states.has(body.instanceName)) return evolutionError(403, 'Forbidden', [`This name "${body.instanceName}" is already in use.`]);
+    const token = randomBytes(16).toString('hex').toUpperCase();
+    this.states.set(body.instanceName, 'close');
+    this.instanceTokens[body.instanceName] = token;
+    if (body.webhook && typeof body.webhook.url === 'string') {
+      this.webhooks.set(body.instanceName, {
+        url: body.webhook.url,
+        headers: (isObject(body.webhook.headers) ? body.webhook.headers : {}) as Record<string, string>,
+        events: Array.isArray(body.webhook.events) ? body.webhook.events.map(String) : [],
+      });
+    }
+    const qrcode = body.qrcode === true ? this.nextQr(body.instanceName) : undefined;
+    if (qrcode) this.states.set(body.instanceName, 'connecting');
+    return {
+      status: 201,
+      body: {
+        instance: { instanceName: body.instanceName, instanceId: instanceUuid(body.instanceName), integration: body.integration, status: qrcode ? 'connecting' : 'close' },
+        hash: token,
+        webhook: body.webhook ?? {},
+        settings: {},
+        ...(qrcode ? { qrcode } : {}),
+      },
+    };
+  }
+
+  private handleConnect(instance: string): FakeResponse {
+    if (this.states.get(instance) === 'open') return { status: 200, body: { instance: { instanceName: instance, state: 'open' } } };
+    this.states.set(instance, 'connecting');
+    return { status: 200, body: this.nextQr(instance) };
+  }
+
+  /** A new QR for the instance: raw code (`2@…`) and a PNG data URL, `count` incrementing. */
+  nextQr(instance: string): { pairingCode: string | null; code: string; base64: string; count: number } {
+    const count = (this.qrCounts.get(instance) ?? 0) + 1;
+    this.qrCounts.set(instance, count);
+    const code = `2@${instance}-${count}-${randomBytes(12).toString('base64url')}`;
+    // Not a drawing of `code`: tests compare data URLs by the code they carry.
+    const base64 = `data:image/png;base64,${Buffer.from(`qr:${code}`).toString('base64')}`;
+    return { pairingCode: null, code, base64, count };
+  }
+
+  /**
+   * Posts an event to the instance's webhook like the real server does (the configured
+   * headers, the instance token as `apikey` in the body). Returns zapflow's status.
+   */
+  async emit(instance: string, event: 'connection.update' | 'qrcode.updated' | string, data: Record<string, unknown>): Promise<number> {
+    const hook = this.webhooks.get(instance);
+    if (!hook) throw new Error(`instance ${instance} has no webhook (created outside /instance/create)`);
+    const res = await fetch(hook.url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...hook.headers },
+      body: JSON.stringify({
+        event,
+        instance,
+        data,
+        destination: hook.url,
+        date_time: new Date().toISOString(),
+        sender: '5511999990000@s.whatsapp.net',
+        server_url: this.url,
+        apikey: this.instanceTokens[instance],
+      }),
+    });
+    await res.arrayBuffer();
+    return res.status;
+  }
+
+  /** The instance is paired (`open`) and says so: connection.update with the number's wuid. */
+  async emitOpen(instance: string, phone: string): Promise<number> {
+    this.states.set(instance, 'open');
+    return this.emit(instance, 'connection.update', { instance, state: 'open', statusReason: 200, wuid: `${phone}@s.whatsapp.net`, profileName: 'Loja' });
+  }
+
+  /** The instance drops (`close` with a reason Evolution reconnects from, unless 401: logged out). */
+  async emitClose(instance: string, statusReason = 428): Promise<number> {
+    this.states.set(instance, 'close');
+    return this.emit(instance, 'connection.update', { instance, state: 'close', statusReason });
+  }
+
+  async emitQr(instance: string): Promise<number> {
+    return this.emit(instance, 'qrcode.updated', { qrcode: { instance, ...this.nextQr(instance) } });
   }
 
   async start(): Promise<string> {

@@ -2,3 +2,4 @@ export * from './fakeServer';
 export * from './evolutionFake';
 export * from './metaFake';
 export * from './lancepilotFake';
+export * from './uazapiFake';

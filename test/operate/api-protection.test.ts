@@ -102,7 +102,7 @@ describe('API protection, admin keys, metrics and OpenAPI', () => {
   it('publishes an OpenAPI document generated from the route schemas', async () => {
     const doc = (await get('/openapi.json')).body;
     expect(doc.openapi).toBe('3.1.0');
-    for (const p of ['/webhooks/meta', '/webhooks/evolution', '/webhooks/lancepilot', '/api/funnels', '/api/funnel-runs', '/api/whatsapp/send-message', '/api/whatsapp/schedule-message', '/admin/tenants']) {
+    for (const p of ['/webhooks/meta', '/webhooks/evolution', '/webhooks/lancepilot', '/webhooks/uazapi', '/api/funnels', '/api/funnel-runs', '/api/whatsapp/send-message', '/api/whatsapp/schedule-message', '/admin/tenants']) {
       expect(doc.paths[p]).toBeDefined();
     }
     const funnelBody = doc.paths['/api/funnels'].post.requestBody.content['application/json'].schema;

@@ -5,15 +5,15 @@ import path from 'node:path';
 const DIR = path.resolve(__dirname, '../fixtures/payloads');
 
 /** A fixture's exact bytes (Meta signatures are over bytes). */
-export function fixtureText(provider: 'evolution' | 'meta' | 'lancepilot', name: string): string {
+export function fixtureText(provider: 'evolution' | 'meta' | 'lancepilot' | 'uazapi', name: string): string {
   return fs.readFileSync(path.join(DIR, provider, name.endsWith('.json') ? name : `${name}.json`), 'utf8');
 }
 
-export function fixture<T = any>(provider: 'evolution' | 'meta' | 'lancepilot', name: string): T {
+export function fixture<T = any>(provider: 'evolution' | 'meta' | 'lancepilot' | 'uazapi', name: string): T {
   return JSON.parse(fixtureText(provider, name));
 }
 
-export function fixtureNames(provider: 'evolution' | 'meta' | 'lancepilot'): string[] {
+export function fixtureNames(provider: 'evolution' | 'meta' | 'lancepilot' | 'uazapi'): string[] {
   return fs.readdirSync(path.join(DIR, provider)).filter((f) => f.endsWith('.json')).sort();
 }
 

@@ -261,16 +261,19 @@ describe('parseMeta: batches and other fields', () => {
     expect(parsed.items.map((i) => i.channelKey)).toEqual(['600000000000001', '600000000000002']);
   });
 
-  it('other fields → one UnknownEvent per change; eventType joins the fields', () => {
+  it('quality and account changes → QualityEvent naming the number; other fields → one UnknownEvent per change; eventType joins the fields', () => {
     expect(parseMeta(fixture('account-update'))).toEqual({
       eventType: 'account_update',
-      items: [{ channelKey: null, event: { kind: 'unknown', eventType: 'account_update' } }],
+      items: [{ channelKey: null, event: { kind: 'quality', field: 'account_update', displayPhoneNumber: '5511999990000', event: 'VERIFIED_ACCOUNT' } }],
     });
     expect(parseMeta(fixture('template-status-update'))).toEqual({
       eventType: 'message_template_status_update,phone_number_quality_update',
       items: [
         { channelKey: null, event: { kind: 'unknown', eventType: 'message_template_status_update' } },
-        { channelKey: null, event: { kind: 'unknown', eventType: 'phone_number_quality_update' } },
+        {
+          channelKey: null,
+          event: { kind: 'quality', field: 'phone_number_quality_update', displayPhoneNumber: '5511999990000', event: 'FLAGGED', qualityRating: 'RED', currentLimit: 'TIER_2K' },
+        },
       ],
     });
   });

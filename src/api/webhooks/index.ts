@@ -4,11 +4,12 @@ import type { Ingest } from '../../ingest/service';
 import { evolutionWebhookRouter } from './evolution';
 import { lancePilotWebhookRouter } from './lancepilot';
 import { metaSignatureHeaderGate, metaWebhookRouter } from './meta';
+import { uazapiWebhookRouter } from './uazapi';
 import { ingestLatency, webhooksReceived } from '../../metrics';
 import { webhookFloodLimit } from '../rateLimit';
 
 /** The provider label of /metrics: a fixed set, so `/webhooks/x1`, `/webhooks/x2`… make no new series. */
-const PROVIDER_LABELS = new Set(['meta', 'evolution', 'lancepilot']);
+const PROVIDER_LABELS = new Set(['meta', 'evolution', 'lancepilot', 'uazapi']);
 export function webhookProviderLabel(path: string): string {
   const segment = path.split('/')[1] ?? '';
   return PROVIDER_LABELS.has(segment) ? segment : 'other';
@@ -39,5 +40,6 @@ export function webhookRouter(deps: { config: Config; ingest: Ingest }): Router 
   router.use(metaWebhookRouter(deps));
   router.use(evolutionWebhookRouter(deps));
   router.use(lancePilotWebhookRouter(deps));
+  router.use(uazapiWebhookRouter(deps));
   return router;
 }

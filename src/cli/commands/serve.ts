@@ -22,6 +22,7 @@ import { ensureRetentionSchedule } from '../../services/retention';
 import { ensureOptOutDigestSchedule } from '../../services/optOutDigest';
 import { failInterruptedImports } from '../../services/contactImport';
 import { ensureMetricsRollupSchedule } from '../../services/metrics';
+import { ensureChannelWatches } from '../../services/channelWatch';
 import { registerStateGauges } from '../../metrics';
 import { getChannelByExternalId } from '../../db/queries/channels';
 import { countRunsByStatus } from '../../db/queries/funnelRuns';
@@ -153,6 +154,10 @@ async function launchWorker(config: Config, db: DbHandle, temporal: TemporalRunt
   })
     .then((outcome) => workerLog.info({ everyMs: config.METRICS_ROLLUP_INTERVAL, outcome }, 'metrics rollup schedule ready'))
     .catch((err) => workerLog.error({ err }, 'metrics rollup schedule could not be created or updated'));
+  // A watching workflow for every channel that has none yet (operator-added, or from before).
+  await ensureChannelWatches({ db: db.db, client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE, config, log: workerLog })
+    .then((started) => workerLog.info({ started }, 'channel workflows ready'))
+    .catch((err) => workerLog.error({ err }, 'channel workflows could not be started'));
   return worker;
 }
 

@@ -92,12 +92,21 @@ export async function setChannelQrCode(
 /** A channel with the tenant fields the ingest needs to file a webhook under it. */
 export interface RoutedChannel {
   channel: ChannelRow;
-  tenant: { id: string; timezone: string; settings: TenantSettings };
+  /** `ownNumbers`: the phone numbers of the tenant's channels (messages between them start no automation). */
+  tenant: { id: string; timezone: string; settings: TenantSettings; ownNumbers?: string[] };
 }
 
 function selectRouted(db: Db) {
   return db
-    .select({ channel: channels, tenant: { id: tenants.id, timezone: tenants.timezone, settings: tenants.settings } })
+    .select({
+      channel: channels,
+      tenant: {
+        id: tenants.id,
+        timezone: tenants.timezone,
+        settings: tenants.settings,
+        ownNumbers: sql<string[]>`array(select o.phone_number from channels o where o.tenant_id = ${channels.tenantId} and o.phone_number is not null)`,
+      },
+    })
     .from(channels)
     .innerJoin(tenants, eq(tenants.id, channels.tenantId));
 }

@@ -94,7 +94,16 @@ const APPEND_CONTACT_EVENT_IF_OPTED_OUT_NOW = `
 export const SEND_KEYS = {
   aiReplyPart: (turnKey: string, part: number) => `ai:${turnKey}:${part}`,
   followUp: (key: string) => `followup:${key}`,
+  /** A warm-up's turn between the tenant's own numbers: logs no event at all (not tenant traffic; see NOT_WARMUP). */
+  warmup: (warmupId: string, round: number, turn: number) => `warmup:${warmupId}:${round}:${turn}`,
 } as const;
+
+/**
+ * The condition (alias `x`, with `idempotency_key`) that a message is not a warm-up turn:
+ * warm-ups exchange messages between the tenant's own numbers, which are no conversation with a
+ * contact, so their sends, statuses and failures stay out of the event log and the metrics.
+ */
+export const NOT_WARMUP = `coalesce(x.idempotency_key, '') not like 'warmup:%'`;
 
 /**
  * The event kinds of a send, from its key (alias `x`, with `idempotency_key`): rows (kind) to

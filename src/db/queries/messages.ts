@@ -57,6 +57,7 @@ const RECORD_SINGLE_INBOUND = `
     -- the subquery of replyMs sees the messages as they were before this statement
     select $1::uuid, $12::timestamptz, 'message_received', $2::uuid, c.id, m.id, ${replyMs('$6', '$12')}
     from m, c
+    where $17::boolean
   ),
   ev as (
     insert into webhook_events (id, provider, tenant_id, channel_id, channel_key, event_type, status, raw_body, processed_at)
@@ -100,6 +101,8 @@ export async function recordInboundMessage(
     channelKey: string;
     eventType: string | null;
     rawBody: string;
+    /** Log message_received (false: a message from one of the tenant's own numbers, no contact's). */
+    logReceived?: boolean;
   },
 ): Promise<{ eventId: number; status: WebhookEventStatus; messageId: string | null; hasPending: boolean }> {
   const [row] = await queryPrepared<{ eventId: number; status: WebhookEventStatus; messageId: string | null; hasPending: boolean }>(db, RECORD_SINGLE_INBOUND, [
@@ -119,6 +122,7 @@ export async function recordInboundMessage(
     params.channelKey,
     params.eventType,
     params.rawBody,
+    params.logReceived !== false,
   ]);
   return { ...row, eventId: Number(row.eventId) };
 }

@@ -131,7 +131,10 @@ const ENSURE_STATE = `insert into metrics_rollup_state (name, last_event_id) val
 const NEXT_RANGE = `
 with s as (select last_event_id from metrics_rollup_state where name = $1::text for update),
 batch as (
-  select e.id, e.recorded_at from conversation_events e, s where e.id > s.last_event_id order by e.id limit $2::int
+  -- The watermark as a scalar subquery (an InitPlan parameter): always a range scan of the
+  -- primary key. As a join, the generic plan of this prepared statement became a scan of the
+  -- whole log when nothing was new (5.5 s at 20 M events for an empty run).
+  select e.id, e.recorded_at from conversation_events e where e.id > (select last_event_id from s) order by e.id limit $2::int
 ),
 cut as (select min(id) as first_fresh from batch where recorded_at > now() - $3::float8 * interval '1 millisecond')
 select s.last_event_id::float8 as "fromId",

@@ -8,7 +8,7 @@ import type { Db } from '../client';
 import { queryPrepared } from '../prepared';
 import type { AttemptOutcome } from '../../domain/records';
 import { channels, messageAttempts, messages, tenants } from '../schema';
-import { MESSAGE_ATTRIBUTION, SEND_KIND_ROWS } from './conversationEvents';
+import { MESSAGE_ATTRIBUTION, NOT_WARMUP, SEND_KIND_ROWS } from './conversationEvents';
 import { COUNT_QUOTA, MS, windowsJson, type QuotaSlot } from './quotas';
 
 /** What delivery needs of a message row. */
@@ -23,7 +23,7 @@ export interface OutboundRow {
 /** The channel of a send, as delivery needs it. */
 export type SendChannel = Pick<
   typeof channels.$inferSelect,
-  'id' | 'tenantId' | 'provider' | 'externalId' | 'baseUrl' | 'credentials' | 'settings'
+  'id' | 'tenantId' | 'provider' | 'externalId' | 'baseUrl' | 'credentials' | 'settings' | 'connectionState'
 > & { tenantSettings: (typeof tenants.$inferSelect)['settings']; tenantTimezone: string };
 
 export interface OpenedSend {
@@ -55,6 +55,7 @@ export async function openOutboundSend(
     baseUrl: string | null;
     credentials: SendChannel['credentials'];
     settings: SendChannel['settings'];
+    connectionState: string;
     tenantSettings: SendChannel['tenantSettings'];
     tenantTimezone: string;
     contactId: string | null;
@@ -85,6 +86,7 @@ export async function openOutboundSend(
       baseUrl: r.baseUrl,
       credentials: r.credentials,
       settings: r.settings,
+      connectionState: r.connectionState,
       tenantSettings: r.tenantSettings,
       tenantTimezone: r.tenantTimezone,
     },
@@ -98,7 +100,7 @@ export async function openOutboundSend(
 
 const OPEN_OUTBOUND_SEND = `
 with ch as (
-  select c.id, c.tenant_id, c.provider, c.external_id, c.base_url, c.credentials, c.settings, t.settings as tenant_settings, t.timezone as tenant_timezone
+  select c.id, c.tenant_id, c.provider, c.external_id, c.base_url, c.credentials, c.settings, c.connection_state, t.settings as tenant_settings, t.timezone as tenant_timezone
     from channels c join tenants t on t.id = c.tenant_id
    where c.id = $1::uuid
 ), ct as (
@@ -111,7 +113,7 @@ with ch as (
   returning id, channel_id, provider_message_id, status, error
 )
 select ch.id as "channelId", ch.tenant_id as "channelTenantId", ch.provider, ch.external_id as "externalId", ch.base_url as "baseUrl",
-       ch.credentials, ch.settings, ch.tenant_settings as "tenantSettings", ch.tenant_timezone as "tenantTimezone",
+       ch.credentials, ch.settings, ch.connection_state as "connectionState", ch.tenant_settings as "tenantSettings", ch.tenant_timezone as "tenantTimezone",
        ct.id as "contactId",
        (extract(epoch from ct.opted_out_at) * 1000)::float8 as "optedOutAt",
        (extract(epoch from ct.last_inbound_at) * 1000)::float8 as "lastInboundAt",
@@ -131,7 +133,8 @@ with x as (
 )
 insert into conversation_events (tenant_id, occurred_at, kind, channel_id, funnel_id, campaign_id, contact_id, message_id)
 select x.tenant_id, now(), 'message_failed', x.channel_id, a.funnel_id, a.campaign_id, x.contact_id, x.id
-  from x cross join lateral (${MESSAGE_ATTRIBUTION}) a`;
+  from x cross join lateral (${MESSAGE_ATTRIBUTION}) a
+ where ${NOT_WARMUP}`;
 
 /** Notes on a queued row why it is not out yet (waiting for quota, last transient error). */
 export async function noteMessageError(db: Db, params: { messageId: string; error: Record<string, unknown> }): Promise<void> {
@@ -203,7 +206,7 @@ with x as (
     from x
     cross join lateral (${MESSAGE_ATTRIBUTION}) attr
     cross join lateral (${SEND_KIND_ROWS}) k
-   where x.sent_at is null
+   where x.sent_at is null and ${NOT_WARMUP}
 )
 update contacts set last_outbound_at = now() where id = (select contact_id from m)`;
 

@@ -6,7 +6,7 @@
 import { and, asc, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import { queryPrepared } from '../prepared';
-import { MESSAGE_ATTRIBUTION } from './conversationEvents';
+import { MESSAGE_ATTRIBUTION, NOT_WARMUP } from './conversationEvents';
 import type { MessageStatus } from '../../domain/records';
 import { messages, messageStatusEvents } from '../schema';
 
@@ -78,7 +78,7 @@ with x as (
       ('message_delivered', x.delivered_at is null and $3::text in ('delivered', 'read', 'played')),
       ('message_read', x.read_at is null and $3::text in ('read', 'played')),
       ('message_failed', $3::text = 'failed')) k(kind, yes)
-   where k.yes and x.author = 'zapflow'
+   where k.yes and x.author = 'zapflow' and ${NOT_WARMUP}
 )
 select count(*)::int as changed from m`;
 

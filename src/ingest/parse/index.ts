@@ -11,6 +11,7 @@ export {
   type EvolutionParseOptions,
 } from './evolution';
 export { parseMeta, type MetaParseOptions } from './meta';
+export { parseUazapi, uazapiStatus, MAX_RECEIPT_IDS, type UazapiParseOptions } from './uazapi';
 export { MAX_TEXT_CHARS } from './limits';
 export {
   parseLancePilot,

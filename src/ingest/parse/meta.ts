@@ -13,6 +13,7 @@ import type {
   MessageEvent,
   NormalisedEvent,
   ParsedWebhook,
+  QualityEvent,
   StatusEvent,
 } from '../../domain/events';
 import { digitsOf } from '../../domain/phone';
@@ -308,6 +309,27 @@ function statusEvent(s: MetaStatus, at: PropertyKey[], now: number): StatusEvent
   });
 }
 
+/** Quality ratings Meta's `event` implies (FLAGGED: the number's quality is low). */
+const RATING_OF_EVENT: Record<string, string> = { FLAGGED: 'RED', UNFLAGGED: 'GREEN' };
+
+/** A quality or account change about one number (defensive: every field optional; the route finds the number). */
+export function qualityEvent(field: 'phone_number_quality_update' | 'account_update', raw: unknown): QualityEvent {
+  const value = (typeof raw === 'object' && raw !== null ? raw : {}) as Record<string, unknown>;
+  const str = (v: unknown) => (typeof v === 'string' && v.trim() !== '' ? v.trim().slice(0, 100) : typeof v === 'number' ? String(v) : undefined);
+  const event = str(value.event)?.toUpperCase();
+  const phone = str(value.display_phone_number) ?? str(value.phone_number);
+  const rating = str(value.quality_rating)?.toUpperCase() ?? (event ? RATING_OF_EVENT[event] : undefined);
+  return clean({
+    kind: 'quality' as const,
+    field,
+    displayPhoneNumber: phone?.replace(/\D/g, '') || undefined,
+    event,
+    qualityRating: rating,
+    currentLimit: str(value.current_limit) ?? str(value.max_daily_conversations_per_business),
+    oldLimit: str(value.old_limit),
+  });
+}
+
 // ─── entry point ─────────────────────────────────────────────────────────────────────────
 
 export interface MetaParseOptions {
@@ -342,6 +364,12 @@ export function parseMeta(body: unknown, options: MetaParseOptions = {}): Parsed
     entry.changes.forEach((change, ci) => {
       if (!fields.includes(change.field)) fields.push(change.field);
       const at: PropertyKey[] = ['entry', ei, 'changes', ci, 'value'];
+      if (change.field === 'phone_number_quality_update' || change.field === 'account_update') {
+        const meta = (change.value as { metadata?: { phone_number_id?: unknown } } | null)?.metadata;
+        const channelKey = typeof meta?.phone_number_id === 'string' ? meta.phone_number_id : null;
+        items.push({ channelKey, event: qualityEvent(change.field, change.value) });
+        return;
+      }
       if (change.field !== 'messages') {
         const meta = (change.value as { metadata?: { phone_number_id?: unknown } } | null)?.metadata;
         const channelKey = typeof meta?.phone_number_id === 'string' ? meta.phone_number_id : null;
