@@ -104,11 +104,17 @@ export const channels = pgTable(
     alertedAt: timestamp('alerted_at', { withTimezone: true }),
     /** When its watching workflow (`channel:<id>`) was started: worker starts only start the rest. */
     watchedAt: timestamp('watched_at', { withTimezone: true }),
+    /**
+     * Deleted through the API (`DELETE /api/channels/:id`): the row stays so the number's
+     * messages and state history are kept, but nothing finds it any more (every lookup asks
+     * for live rows) and its external id may be used again.
+     */
+    deletedAt: timestamp('deleted_at', { withTimezone: true }),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
   (t) => [
-    uniqueIndex('channels_provider_external_uq').on(t.provider, t.externalId),
+    uniqueIndex('channels_provider_external_uq').on(t.provider, t.externalId).where(sql`${t.deletedAt} is null`),
     index('channels_tenant_idx').on(t.tenantId),
     index('channels_webhook_secret_hash_idx').on(t.provider, t.webhookSecretHash).where(sql`${t.webhookSecretHash} is not null`),
     index('channels_verify_token_hash_idx').on(t.provider, t.verifyTokenHash).where(sql`${t.verifyTokenHash} is not null`),

@@ -17,6 +17,7 @@ import {
   campaignsUsingChannel,
   countChannelsByState,
   deleteChannelRow,
+  retireChannel,
   lastStateChanges,
   listChannelStateChanges,
   markChannelsWatched,
@@ -325,8 +326,9 @@ export async function logoutChannel(deps: LifecycleDeps, params: { tenantId: str
 }
 
 /**
- * Deletes the channel: logged out and deleted on Evolution, then its row (its messages and
- * history go with it). 409 while a campaign that has not ended uses it.
+ * Deletes the channel: logged out and deleted on Evolution, then retired (its messages and
+ * state history are kept; nothing finds the channel any more). 409 while a campaign that has
+ * not ended uses it.
  */
 export async function deleteChannel(deps: LifecycleDeps, params: { tenantId: string; channelId: string }) {
   const row = await tenantChannel(deps.db, params.tenantId, params.channelId);
@@ -345,7 +347,7 @@ export async function deleteChannel(deps: LifecycleDeps, params: { tenantId: str
       if (!(err instanceof ProviderError && err.details.code === 'instance_not_found')) throw upstream('instance deletion', err);
     }
   }
-  await deleteChannelRow(deps.db, { channelId: row.id, tenantId: params.tenantId });
+  await retireChannel(deps.db, { channelId: row.id, tenantId: params.tenantId });
   if (deps.watch) {
     await signalIfRunning(deps.watch.client, channelWorkflowId(row.id), channelEventSignal, { kind: 'deleted', at: Date.now() }).catch(() => undefined);
   }

@@ -149,11 +149,12 @@ export async function alertChannelDown(
   // Marked first: the outage is "alerted" once zapflow tried, told or not (the history says which).
   await setChannelAlerted(deps.db, { channelId: channel.id, at: new Date() });
   const minutes = Math.max(1, Math.round((Date.now() - params.downSince) / 60_000));
-  const what = channel.connectionState === 'closed' ? 'was logged out and needs a new QR scan' : 'is disconnected from WhatsApp';
+  const what = channel.connectionState === 'closed' ? 'foi desconectado (logout) e precisa de um novo QR' : 'está desconectado do WhatsApp';
   const notice = await tellAdmin(deps, {
     tenantId: channel.tenantId,
     aboutChannelId: channel.id,
-    text: `⚠️ zapflow: the number ${labelOf(channel)} ${what} (for ${minutes} min). Campaigns on it wait and its messages are held until it reconnects.`,
+    // Portuguese, as the tenants' admins read it (like the opt-out digest).
+    text: `⚠️ zapflow: o número ${labelOf(channel)} ${what} (há ${minutes} min). As campanhas nele esperam e as mensagens ficam retidas até ele reconectar.`,
     idempotencyKey: `channel-down:${channel.id}:${params.downSince}`,
   });
   await noteNotice(deps.db, { channelId: channel.id, tenantId: channel.tenantId, state: channel.connectionState, what: 'outage alert', notice });
@@ -178,8 +179,8 @@ export async function channelRecovered(
     aboutChannelId: channel.id,
     text:
       params.why === 'connection'
-        ? `✅ zapflow: the number ${labelOf(channel)} is connected again. Its campaigns and messages resume.`
-        : `✅ zapflow: the quality of ${labelOf(channel)} is back to ${channel.qualityRating ?? 'normal'}. Its campaigns resume.`,
+        ? `✅ zapflow: o número ${labelOf(channel)} está conectado de novo. As campanhas e mensagens dele continuam.`
+        : `✅ zapflow: a qualidade de ${labelOf(channel)} voltou a ${channel.qualityRating ?? 'normal'}. As campanhas nele continuam.`,
     idempotencyKey: `channel-back:${channel.id}:${params.key}`,
   });
   await noteNotice(deps.db, { channelId: channel.id, tenantId: channel.tenantId, state: channel.connectionState, what: 'recovery notice', notice });
@@ -195,7 +196,7 @@ export async function alertQualityDrop(deps: ServiceDeps, params: { channelId: s
   const notice = await tellAdmin(deps, {
     tenantId: channel.tenantId,
     aboutChannelId: channel.id,
-    text: `⚠️ zapflow: Meta reports a quality drop on ${labelOf(channel)} (${params.reason}; quality ${channel.qualityRating ?? 'unknown'}, limit ${channel.messagingLimit ?? 'unknown'}).${held ? ' Campaigns on it wait until the quality recovers.' : ''}`,
+    text: `⚠️ zapflow: a Meta informa queda de qualidade em ${labelOf(channel)} (${params.reason}; qualidade ${channel.qualityRating ?? 'desconhecida'}, limite ${channel.messagingLimit ?? 'desconhecido'}).${held ? ' As campanhas nele esperam até a qualidade se recuperar.' : ''}`,
     idempotencyKey: `channel-quality:${channel.id}:${params.key}`,
   });
   await noteNotice(deps.db, { channelId: channel.id, tenantId: channel.tenantId, state: channel.connectionState, what: 'quality alert', notice });

@@ -352,7 +352,9 @@ export function finalSendFailure(err: unknown): { type: RefusalReason; message: 
 }
 
 async function noteWaiting(db: Db, messageId: string, err: SendDeferred): Promise<void> {
-  await noteMessageError(db, { messageId, error: { reason: FailureType.RateLimited, scope: err.scope, message: err.message, retryAt: err.retryAt.toISOString() } });
+  // A quota wait keeps the reason clients know (RateLimited); a number that dropped says so.
+  const reason = err.scope === CHANNEL_DOWN_SCOPE ? 'ChannelDown' : FailureType.RateLimited;
+  await noteMessageError(db, { messageId, error: { reason, scope: err.scope, message: err.message, retryAt: err.retryAt.toISOString() } });
 }
 
 async function giveUp(db: Db, messageId: string, failures: number): Promise<never> {

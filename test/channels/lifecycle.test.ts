@@ -68,7 +68,7 @@ describe('connecting a number and watching it', () => {
     expect(await world.evolution.emitClose(created.instanceName)).toBe(200);
     await eventually(async () => (await channelView(world, created.id)).state === 'disconnected', 20_000, 'disconnected');
     // After the grace: the admin is told (through the tenant's other number) and the outage marked.
-    await eventually(async () => adminTexts(world).some((t) => t.includes('Loja Norte') && t.includes('disconnected')), 30_000, 'admin told');
+    await eventually(async () => adminTexts(world).some((t) => t.includes('Loja Norte') && t.includes('desconectado')), 30_000, 'admin told');
     const down = await channelView(world, created.id);
     expect(down).toMatchObject({ state: 'disconnected', downSince: expect.any(String), alertedAt: expect.any(String) });
     expect(world.evolution.sent.filter((s) => s.number === '5511977776666').every((s) => s.instance === 'loja-centro')).toBe(true);
@@ -88,7 +88,7 @@ describe('connecting a number and watching it', () => {
     const done = await untilState(world, campaign.id, ['completed'], 30_000);
     expect(done.counts).toMatchObject({ sent: 3, failed: 0 });
     expect(world.evolution.sent.filter((s) => s.instance === created.instanceName).map((s) => s.number).sort()).toEqual([...audience].sort());
-    await eventually(async () => adminTexts(world).some((t) => t.includes('Loja Norte') && t.includes('connected again')), 20_000, 'admin told it is back');
+    await eventually(async () => adminTexts(world).some((t) => t.includes('Loja Norte') && t.includes('conectado de novo')), 20_000, 'admin told it is back');
     expect(await channelView(world, created.id)).toMatchObject({ state: 'connected', downSince: null, alertedAt: null });
 
     // Every change is in the history, with downtime over a range.
@@ -151,7 +151,43 @@ describe('connecting a number and watching it', () => {
     expect(deleted.status).toBe(200);
     expect(world.evolution.deleted).toContain(created.instanceName);
     expect((await world.api(`/channels/${created.id}`)).status).toBe(404);
-    expect(await world.stack.db.db.select().from(channels).where(eq(channels.id, created.id))).toEqual([]);
-    expect(await world.stack.db.db.select().from(channelStateChanges).where(and(eq(channelStateChanges.channelId, created.id)))).toEqual([]);
+    expect((await world.api('/channels')).body.channels.map((c: any) => c.id)).not.toContain(created.id);
+    expect((await world.api(`/channels/${created.id}`, { method: 'DELETE' })).status).toBe(404);
+    // The row stays, retired: its history is kept, its credentials and number are gone.
+    const [kept] = await world.stack.db.db.select().from(channels).where(eq(channels.id, created.id));
+    expect(kept).toMatchObject({ connectionState: 'closed', deletedAt: expect.any(Date), phoneNumber: null, webhookSecretHash: null });
+    const history = await world.stack.db.db.select().from(channelStateChanges).where(and(eq(channelStateChanges.channelId, created.id)));
+    expect(history.map((h) => h.reason)).toContain('deleted');
+    // Nothing can send on it any more.
+    const send = await world.api('/whatsapp/send-message', { body: { instanceName: created.instanceName, phoneNumber: phones('72', 1)[0], message: 'Oi' } });
+    expect(send.status).toBe(404);
+  });
+
+  it('a send on a number that dropped waits (queued, saying why) instead of failing, and goes out once it reconnects', async () => {
+    const created = await createNumber(world, 'Loja Leste');
+    await world.evolution.emitOpen(created.instanceName, '5511955554444');
+    await eventually(async () => (await channelView(world, created.id)).state === 'connected', 20_000, 'connected');
+    await world.evolution.emitClose(created.instanceName);
+    await eventually(async () => (await channelView(world, created.id)).state === 'disconnected', 20_000, 'disconnected');
+
+    const [to] = phones('74', 1);
+    const res = await world.api('/whatsapp/send-message', { body: { instanceName: created.instanceName, phoneNumber: to, message: 'Seu pedido saiu para entrega' } });
+    expect(res.status).toBe(200);
+    const messageId = res.body.messageId as string;
+    // Retried every CHANNEL_DOWN_SEND_RETRY (500 ms here): still queued after several tries, with the reason.
+    const waiting = await eventually(async () => {
+      const m = await world.api(`/whatsapp/messages/${messageId}`);
+      const message = m.body.message;
+      if (message?.status === 'queued' && message.error?.reason === 'ChannelDown') return message;
+      throw new Error(`message is ${JSON.stringify(m.body)}`);
+    }, 20_000, 'queued, waiting for the channel');
+    expect(waiting.error.message).toContain('waits until it reconnects');
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect((await world.api(`/whatsapp/messages/${messageId}`)).body.message.status).toBe('queued');
+    expect(world.evolution.sent.filter((s) => s.instance === created.instanceName)).toEqual([]);
+
+    await world.evolution.emitOpen(created.instanceName, '5511955554444');
+    await eventually(async () => (await world.api(`/whatsapp/messages/${messageId}`)).body.message.status === 'sent', 20_000, 'sent after reconnecting');
+    expect(world.evolution.sent.filter((s) => s.instance === created.instanceName).map((s) => s.body.text)).toEqual(['Seu pedido saiu para entrega']);
   });
 });

@@ -120,7 +120,7 @@ describe('Meta quality', () => {
     expect((await quality('FLAGGED', 'TIER_1K')).status).toBe(200);
     const red = await channelView(world, world.metaChannelId);
     expect(red.quality).toEqual({ rating: 'RED', messagingLimit: 'TIER_1K' });
-    await eventually(async () => adminTexts(world).some((t) => t.includes('quality drop') && t.includes('RED')), 20_000, 'admin told of the drop');
+    await eventually(async () => adminTexts(world).some((t) => t.includes('queda de qualidade') && t.includes('RED')), 20_000, 'admin told of the drop');
     await eventually(async () => {
       const v = await campaignView(world, campaign.id);
       return v.state === 'waiting' && v.waitingFor === 'channel';

@@ -8,7 +8,7 @@ import { and, asc, desc, eq, gte, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import type { ChannelState } from '../../domain/channelState';
 import { campaigns, channels, channelStateChanges } from '../schema';
-import type { ChannelRow } from './channels';
+import { liveChannel, storedCredentials, type ChannelRow } from './channels';
 
 const DOWN_STATES = ['disconnected', 'closed'];
 
@@ -141,7 +141,7 @@ export async function listUnwatchedChannels(db: Db, params: { limit: number }): 
   return db
     .select({ id: channels.id, tenantId: channels.tenantId, connectionState: channels.connectionState })
     .from(channels)
-    .where(isNull(channels.watchedAt))
+    .where(and(isNull(channels.watchedAt), liveChannel))
     .orderBy(asc(channels.createdAt))
     .limit(params.limit);
 }
@@ -191,7 +191,11 @@ export async function lastStateChanges(db: Db, params: { channelIds: string[] })
 
 /** Channels counted by state, across tenants (for /health). */
 export async function countChannelsByState(db: Db): Promise<Record<string, number>> {
-  const rows = await db.select({ state: channels.connectionState, n: sql<number>`count(*)::int` }).from(channels).groupBy(channels.connectionState);
+  const rows = await db
+    .select({ state: channels.connectionState, n: sql<number>`count(*)::int` })
+    .from(channels)
+    .where(liveChannel)
+    .groupBy(channels.connectionState);
   return Object.fromEntries(rows.map((r) => [r.state, r.n]));
 }
 
@@ -221,13 +225,44 @@ export async function usableChannelsOfTenant(db: Db, params: { tenantId: string;
   const rows = await db
     .select({ id: channels.id, connectionState: channels.connectionState, qualityRating: channels.qualityRating })
     .from(channels)
-    .where(and(eq(channels.tenantId, params.tenantId), inArray(channels.connectionState, ['connected', 'unknown'])))
+    .where(and(eq(channels.tenantId, params.tenantId), inArray(channels.connectionState, ['connected', 'unknown']), liveChannel))
     .orderBy(asc(channels.createdAt))
     .limit(50);
   return rows.filter((r) => r.id !== params.except);
 }
 
-/** Deletes the channel row (its history goes with it: cascade). */
+/**
+ * Retires a channel deleted through the API: the row stays (its messages, runs and state
+ * history are kept) but it is closed, its credentials and webhook hashes are dropped (no
+ * webhook or send can use it), its number no longer counts as the tenant's own, and every
+ * lookup leaves it out (liveChannel).
+ */
+export async function retireChannel(db: Db, params: { channelId: string; tenantId: string }): Promise<boolean> {
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .select({ state: channels.connectionState })
+      .from(channels)
+      .where(and(eq(channels.id, params.channelId), eq(channels.tenantId, params.tenantId), liveChannel))
+      .for('update');
+    if (!row) return false;
+    await tx
+      .update(channels)
+      .set({
+        deletedAt: sql`now()`,
+        connectionState: 'closed',
+        connectionUpdatedAt: sql`now()`,
+        ...storedCredentials({}),
+        phoneNumber: null,
+        qrCode: null,
+        updatedAt: sql`now()`,
+      })
+      .where(eq(channels.id, params.channelId));
+    await tx.insert(channelStateChanges).values({ tenantId: params.tenantId, channelId: params.channelId, state: 'closed', previous: row.state, reason: 'deleted' });
+    return true;
+  });
+}
+
+/** Deletes a channel row outright (a creation that failed half-way: nothing of it may stay). */
 export async function deleteChannelRow(db: Db, params: { channelId: string; tenantId: string }): Promise<boolean> {
   const rows = await db.delete(channels).where(and(eq(channels.id, params.channelId), eq(channels.tenantId, params.tenantId))).returning({ id: channels.id });
   return rows.length > 0;
@@ -238,7 +273,7 @@ export async function listChannelsByPhone(db: Db, params: { provider: ChannelRow
   return db
     .select()
     .from(channels)
-    .where(and(eq(channels.provider, params.provider), eq(channels.phoneNumber, params.phoneNumber)))
+    .where(and(eq(channels.provider, params.provider), eq(channels.phoneNumber, params.phoneNumber), liveChannel))
     .orderBy(asc(channels.createdAt))
     .limit(20);
 }

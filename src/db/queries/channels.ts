@@ -1,9 +1,12 @@
 import { createHash } from 'node:crypto';
-import { and, asc, eq, inArray, or, sql } from 'drizzle-orm';
+import { and, asc, eq, inArray, isNull, or, sql } from 'drizzle-orm';
 import type { Db } from '../client';
 import type { ChannelCredentialsColumn, Provider, TenantSettings } from '../../domain/records';
 import { openCredentials, sealCredentials } from '../credentials';
 import { channels, tenants } from '../schema';
+
+/** Channels not deleted through the API: every lookup asks for these (see channels.deletedAt). */
+export const liveChannel = isNull(channels.deletedAt);
 
 export type ChannelRow = typeof channels.$inferSelect;
 
@@ -19,7 +22,7 @@ export function credentialHash(value: string): string {
  * What is stored for a channel's plaintext credentials: sealed (src/db/credentials.ts), and
  * the hashed columns its webhooks are found by, computed from the plaintext.
  */
-function storedCredentials(
+export function storedCredentials(
   credentials: ChannelCredentialsColumn,
 ): Pick<ChannelRow, 'credentials' | 'webhookSecretHash' | 'verifyTokenHash'> {
   const hashOf = (value: unknown) => (typeof value === 'string' && value !== '' ? credentialHash(value) : null);
@@ -31,7 +34,7 @@ function storedCredentials(
 }
 
 export async function getChannelById(db: Db, params: { channelId: string }): Promise<ChannelRow | undefined> {
-  const [row] = await db.select().from(channels).where(eq(channels.id, params.channelId)).limit(1);
+  const [row] = await db.select().from(channels).where(and(eq(channels.id, params.channelId), liveChannel)).limit(1);
   return row;
 }
 
@@ -42,13 +45,13 @@ export async function getChannelByExternalId(
   const [row] = await db
     .select()
     .from(channels)
-    .where(and(eq(channels.provider, params.provider), eq(channels.externalId, params.externalId)))
+    .where(and(eq(channels.provider, params.provider), eq(channels.externalId, params.externalId), liveChannel))
     .limit(1);
   return row;
 }
 
 export async function listChannelsByProvider(db: Db, params: { provider: Provider }): Promise<ChannelRow[]> {
-  return db.select().from(channels).where(eq(channels.provider, params.provider));
+  return db.select().from(channels).where(and(eq(channels.provider, params.provider), liveChannel));
 }
 
 
@@ -61,7 +64,7 @@ export async function findTenantChannel(db: Db, params: { tenantId: string; inst
   const rows = await db
     .select()
     .from(channels)
-    .where(and(eq(channels.tenantId, params.tenantId), or(eq(channels.externalId, params.instanceName), eq(channels.name, params.instanceName))))
+    .where(and(eq(channels.tenantId, params.tenantId), or(eq(channels.externalId, params.instanceName), eq(channels.name, params.instanceName)), liveChannel))
     .limit(5);
   return rows.find((r) => r.externalId === params.instanceName) ?? rows[0];
 }
@@ -104,7 +107,7 @@ function selectRouted(db: Db) {
         id: tenants.id,
         timezone: tenants.timezone,
         settings: tenants.settings,
-        ownNumbers: sql<string[]>`array(select o.phone_number from channels o where o.tenant_id = ${channels.tenantId} and o.phone_number is not null)`,
+        ownNumbers: sql<string[]>`array(select o.phone_number from channels o where o.tenant_id = ${channels.tenantId} and o.phone_number is not null and o.deleted_at is null)`,
       },
     })
     .from(channels)
@@ -113,7 +116,7 @@ function selectRouted(db: Db) {
 
 export async function findRoutedChannel(db: Db, params: { provider: Provider; externalId: string }): Promise<RoutedChannel | undefined> {
   const [row] = await selectRouted(db)
-    .where(and(eq(channels.provider, params.provider), eq(channels.externalId, params.externalId)))
+    .where(and(eq(channels.provider, params.provider), eq(channels.externalId, params.externalId), liveChannel))
     .limit(1);
   return row;
 }
@@ -121,7 +124,7 @@ export async function findRoutedChannel(db: Db, params: { provider: Provider; ex
 /** The channels of `provider` with any of these external ids, in one query. */
 export async function findRoutedChannels(db: Db, params: { provider: Provider; externalIds: string[] }): Promise<RoutedChannel[]> {
   if (params.externalIds.length === 0) return [];
-  return selectRouted(db).where(and(eq(channels.provider, params.provider), inArray(channels.externalId, params.externalIds)));
+  return selectRouted(db).where(and(eq(channels.provider, params.provider), inArray(channels.externalId, params.externalIds), liveChannel));
 }
 
 /**
@@ -135,13 +138,13 @@ export async function findRoutedChannelsByCredentialHash(
   if (params.hashes.length === 0) return [];
   const column = params.field === 'webhookSecret' ? channels.webhookSecretHash : channels.verifyTokenHash;
   return selectRouted(db)
-    .where(and(eq(channels.provider, params.provider), inArray(column, params.hashes)))
+    .where(and(eq(channels.provider, params.provider), inArray(column, params.hashes), liveChannel))
     .orderBy(asc(channels.createdAt))
     .limit(100);
 }
 
 export async function listRoutedChannels(db: Db, params: { provider: Provider }): Promise<RoutedChannel[]> {
-  return selectRouted(db).where(eq(channels.provider, params.provider));
+  return selectRouted(db).where(and(eq(channels.provider, params.provider), liveChannel));
 }
 
 // ─── operators' changes ───
@@ -163,7 +166,7 @@ export async function listChannelRows(db: Db, params: { tenantId?: string }): Pr
   return db
     .select()
     .from(channels)
-    .where(params.tenantId ? eq(channels.tenantId, params.tenantId) : undefined)
+    .where(and(params.tenantId ? eq(channels.tenantId, params.tenantId) : undefined, liveChannel))
     .orderBy(asc(channels.createdAt));
 }
 
@@ -181,7 +184,7 @@ export async function changeChannel(
 ): Promise<{ outcome: 'updated'; row: ChannelRow } | { outcome: 'not_found' | 'ambiguous' }> {
   return db.transaction(async (tx) => {
     const which = params.id !== undefined ? eq(channels.id, params.id) : eq(channels.externalId, params.externalId ?? '');
-    const [row, another] = await tx.select().from(channels).where(which).limit(2).for('update');
+    const [row, another] = await tx.select().from(channels).where(and(which, liveChannel)).limit(2).for('update');
     if (!row) return { outcome: 'not_found' as const };
     if (another) return { outcome: 'ambiguous' as const };
     const { credentials, ...fields } = params.change({ ...row, credentials: openCredentials(row.credentials) });

@@ -102,7 +102,7 @@ const OPEN_OUTBOUND_SEND = `
 with ch as (
   select c.id, c.tenant_id, c.provider, c.external_id, c.base_url, c.credentials, c.settings, c.connection_state, t.settings as tenant_settings, t.timezone as tenant_timezone
     from channels c join tenants t on t.id = c.tenant_id
-   where c.id = $1::uuid
+   where c.id = $1::uuid and c.deleted_at is null
 ), ct as (
   select id, opted_out_at, last_inbound_at from contacts where tenant_id = $2::uuid and phone = $3::text
 ), m as (
