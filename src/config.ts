@@ -146,8 +146,16 @@ export const configSchema = z.object({
   WEBHOOK_RATE_LIMIT_MAX: z.coerce.number().int().min(1).default(120_000),
 
   // Worker
-  /** Workflows kept in the worker's cache (about 1 MB each): bounds memory. */
-  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).default(2000),
+  /**
+   * Workflows kept in the worker's cache. Unset: sized to memory (src/domain/workerCache.ts):
+   * WORKER_CACHE_MEMORY_MB (default WORKER_CACHE_MEMORY_SHARE of the memory the process may
+   * use, a container's limit included) ÷ WORKER_CACHED_WORKFLOW_KB. The worker logs the size.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: z.coerce.number().int().min(0).optional(),
+  WORKER_CACHE_MEMORY_MB: z.coerce.number().int().min(1).optional(),
+  WORKER_CACHE_MEMORY_SHARE: z.coerce.number().gt(0).max(1).default(0.25),
+  /** Worker memory per cached workflow (measured: see src/domain/workerCache.ts). */
+  WORKER_CACHED_WORKFLOW_KB: z.coerce.number().int().min(1).default(400),
   /**
    * Workflow tasks in progress at once. A task stays open while its local activities (sends,
    * row updates) run, and the server times it out after 10 s. Far more slots than the CPU can

@@ -2,12 +2,15 @@
  * The Temporal worker: one task queue, workflows bundled once, activities wired with their
  * real dependencies. `zapflow worker` runs it alone; `zapflow dev` runs it beside the API.
  */
+import os from 'node:os';
 import path from 'node:path';
 import { bundleWorkflowCode, NativeConnection, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { startScheduleDispatcher, type ScheduleDispatcherOptions } from './services/scheduleDispatcher';
 import { logContext, type Logger } from './log';
 import { Context } from '@temporalio/activity';
+import type { Config } from './config';
+import { workerCacheSize } from './domain/workerCache';
 
 type AnyActivity = (...args: unknown[]) => Promise<unknown>;
 
@@ -46,6 +49,26 @@ const quietBundlerLogger = {
   },
 };
 
+/**
+ * The worker's cache size from the configuration and this machine's memory (a container's
+ * limit when set), logged once at start so an operator sees what the worker holds.
+ */
+export function cachedWorkflowsFor(
+  config: Pick<Config, 'WORKER_MAX_CACHED_WORKFLOWS' | 'WORKER_CACHE_MEMORY_MB' | 'WORKER_CACHE_MEMORY_SHARE' | 'WORKER_CACHED_WORKFLOW_KB'>,
+  log: Logger,
+): number {
+  const sizing = workerCacheSize({
+    explicit: config.WORKER_MAX_CACHED_WORKFLOWS,
+    budgetMb: config.WORKER_CACHE_MEMORY_MB,
+    share: config.WORKER_CACHE_MEMORY_SHARE,
+    perWorkflowKb: config.WORKER_CACHED_WORKFLOW_KB,
+    totalMemoryBytes: os.totalmem(),
+    constrainedMemoryBytes: process.constrainedMemory?.(),
+  });
+  log.info(sizing, 'worker cache sized');
+  return sizing.maxCachedWorkflows;
+}
+
 export interface WorkerOptions {
   /** Temporal frontend; or pass `connection` (e.g. a test environment's). */
   address?: string;
@@ -54,7 +77,7 @@ export interface WorkerOptions {
   taskQueue: string;
   deps: ActivityDeps;
   workflowBundle?: WorkflowBundleWithSourceMap | { codePath: string };
-  /** Bounds worker memory: about 1 MB per cached workflow. */
+  /** Bounds worker memory (cachedWorkflowsFor sizes it from the configuration); default 2000. */
   maxCachedWorkflows?: number;
   maxConcurrentActivityTaskExecutions?: number;
   maxConcurrentWorkflowTaskExecutions?: number;

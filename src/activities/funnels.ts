@@ -43,6 +43,8 @@ export function createFunnelActivities(deps: ActivityDeps) {
      * run id comes from the triggering message, so a re-delivered click finds it started.
      */
     async startFunnelRun(params: StartRunRequest): Promise<{ outcome: StartRunOutcome; runId: string }> {
+      // No eager first send here: a typed trigger's run answers from its own workflow, so a
+      // peer bot answering at once meets a run still active and the loop guard sees it as before.
       return startFunnelRun({ db: deps.db, temporal: temporalOf(deps) }, { ...params, limits });
     },
 

@@ -10,6 +10,11 @@
  * Row loads, the tenants' settings and the dispatched marks are batched: one query per
  * batch, not per message (settings: once per tenant of the batch).
  *
+ * Fast path: where the tenant has no conversation feature (AI replies, follow-ups, analysis),
+ * a contact's tap that matches a funnel starts its run here (and sends its first message at
+ * once) and a reply goes straight to the run the database says waits for it, with no contact
+ * workflow at all (routeWithoutContactWorkflow). Everything else goes to the contact workflow.
+ *
  * Dead letters: a message Temporal refuses (anything but Temporal being down or overloaded,
  * see isTemporalUnavailable) has the refusal counted and kept on its row; at `maxAttempts`
  * it is dead, leaves the scan, and its webhook event says `dead` until `zapflow events retry`
@@ -25,19 +30,25 @@ import {
   scanMessagesToDispatch,
   type PendingMessage,
 } from '../db/queries/messages';
+import { runsWaitingForReply } from '../db/queries/funnelRuns';
 import { tenantSettingsByIds } from '../db/queries/tenants';
 import type { InboundType } from '../domain/events';
+import { selectFunnel } from '../domain/funnelMatch';
+import type { FunnelTriggerSpec } from '../domain/funnelTypes';
+import { tenantPriority } from '../domain/priorities';
 import type { TenantSettings } from '../domain/records';
 import { ContactPhoneKey, TenantIdKey } from '../domain/searchAttributes';
-import { DEFAULT_OPT_OUT_KEYWORDS } from '../domain/text';
+import { DEFAULT_OPT_OUT_KEYWORDS, isOptOut } from '../domain/text';
 import { contactWorkflowId } from '../domain/workflowIds';
 import type { Logger } from '../log';
 import { conversationFlags } from '../services/conversationSettings';
+import type { ServiceDeps } from '../services/deps';
+import { startFunnelRun } from '../services/funnelRuns';
 import type { FunnelTriggerCache } from '../services/funnels';
-import { isTemporalUnavailable } from '../temporal/signals';
+import { isTemporalUnavailable, signalIfRunning } from '../temporal/signals';
 import type { contactWorkflow } from '../workflows/contact';
-import { inboundMessageSignal, WorkflowType } from '../workflows/definitions';
-import type { ContactMessage, ContactPolicy, InboundSignalPayload, SendRetryPolicy } from '../workflows/types';
+import { funnelReplySignal, inboundMessageSignal, WorkflowType } from '../workflows/definitions';
+import type { ContactMessage, ContactPolicy, FunnelRunLimits, InboundSignalPayload, SendRetryPolicy } from '../workflows/types';
 import { TickBatcher } from './tickBatcher';
 
 export interface DispatcherOptions {
@@ -54,6 +65,13 @@ export interface DispatcherOptions {
   maxAttempts: number;
   /** The tenant's active funnel triggers, attached to each message for the contact workflow. */
   funnelTriggers?: FunnelTriggerCache;
+  /**
+   * Bounds of new funnel runs: with them (and funnelTriggers), a tap that matches a funnel
+   * trigger starts its run here, with no contact workflow, where the tenant needs none.
+   */
+  funnelLimits?: FunnelRunLimits;
+  /** The delivery's clients: with them, such a run's first send leaves from here at once. */
+  delivery?: Pick<ServiceDeps, 'providers' | 'config'>;
 }
 
 /** A pending message with its tenant's settings (read once per tenant of the batch). */
@@ -66,6 +84,9 @@ function refusalText(err: unknown): string {
   const cause = typeof e?.cause?.message === 'string' && e.cause.message !== message ? `: ${e.cause.message}` : '';
   return `${message}${cause}`.slice(0, 1000);
 }
+
+/** Taps on buttons and lists: the only messages a click's fast path starts runs for. */
+const BUTTON_TYPES = new Set(['button_reply', 'template_button_reply', 'list_reply', 'interactive_reply']);
 
 export class Dispatcher {
   private readonly chains = new Map<string, Promise<void>>();
@@ -201,6 +222,56 @@ export class Dispatcher {
     else this.active--;
   }
 
+  /** Messages handled without a contact workflow since start (for tests and the bench). */
+  readonly fastPath: DispatcherFastPath = { replies: 0, clicks: 0 };
+
+  /**
+   * A contact's message that needs no contact workflow, handled here; false: it goes to the
+   * contact workflow as before. It needs none when the tenant has no conversation feature (AI
+   * replies, follow-ups, analysis: their debounce and state live there) and the database says
+   * the contact is neither opted out nor paused (a handover, a person typing, the loop guard)
+   * and the message is no opt-out keyword (rare: the contact workflow confirms and cancels).
+   * Then the database routes it: to a run of the contact's waiting for a reply (as the contact
+   * workflow would: a waiting run gets the message instead of it starting anything), else, for
+   * a tap that matches a funnel trigger, a new run (startFunnelRun: the same re-entry, cooldown
+   * and attribution rules, keyed by the message, so a retry of this dispatch finds it). Typed
+   * keywords still go through the contact workflow: its loop guard watches them.
+   */
+  private async routeWithoutContactWorkflow(row: PendingRow, message: ContactMessage, funnels: FunnelTriggerSpec[] | undefined): Promise<boolean> {
+    if (row.author !== 'contact' || conversationFlags(row.settings)) return false;
+    if (row.optedOutAt !== null || (row.pausedUntil && row.pausedUntil.getTime() > message.timestamp)) return false;
+    if (isOptOut(message.text, this.policy(row.settings).optOutKeywords)) return false;
+    const { db, client } = this.opts;
+    for (const run of await runsWaitingForReply(db, { tenantId: row.tenantId, contactKey: row.contactKey })) {
+      // A run that finished meanwhile is not found: the next one, or the triggers.
+      if (await signalIfRunning(client, run.id, funnelReplySignal, replyOf(message))) {
+        this.fastPath.replies++;
+        return true;
+      }
+    }
+    if (!funnels?.length || !this.opts.funnelLimits || !BUTTON_TYPES.has(message.type)) return false;
+    // A tap is never loop-guarded (the contact workflow guards typed triggers only).
+    const funnel = selectFunnel(funnels, message);
+    if (!funnel) return false;
+    const delivery = this.opts.delivery;
+    await startFunnelRun(
+      { db, temporal: { client, taskQueue: this.opts.taskQueue }, log: this.opts.log, ...(delivery ?? {}) },
+      {
+        tenantId: row.tenantId,
+        contactKey: row.contactKey,
+        channelId: row.channelId,
+        triggerMessageId: row.id,
+        funnel,
+        sendRetry: this.opts.sendRetry,
+        limits: this.opts.funnelLimits,
+        eager: delivery !== undefined,
+        notifyContact: false,
+      },
+    );
+    this.fastPath.clicks++;
+    return true;
+  }
+
   private async dispatchOne(row: PendingRow): Promise<void> {
     if (this.stopped) return;
     const message: ContactMessage = {
@@ -222,6 +293,10 @@ export class Dispatcher {
     try {
       // Only a contact's own messages can trigger funnels; others need no trigger list.
       const funnels = row.author === 'contact' && this.opts.funnelTriggers ? await this.opts.funnelTriggers.forTenant(row.tenantId) : undefined;
+      if (await this.routeWithoutContactWorkflow(row, message, funnels)) {
+        this.marks.add([row.id]);
+        return;
+      }
       const payload: InboundSignalPayload = {
         message,
         policy: this.policy(row.settings),
@@ -238,6 +313,7 @@ export class Dispatcher {
         args: [{ tenantId: row.tenantId, contactKey: row.contactKey }],
         signal: inboundMessageSignal,
         signalArgs: [payload],
+        priority: tenantPriority('contact', row.tenantId),
         typedSearchAttributes: [
           { key: TenantIdKey, value: row.tenantId },
           { key: ContactPhoneKey, value: row.contactKey },
@@ -257,6 +333,13 @@ export class Dispatcher {
   }
 }
 
+export interface DispatcherFastPath {
+  /** The contact's messages that reached a waiting run directly (the database routed them). */
+  replies: number;
+  /** Clicks whose run started here, with no contact workflow. */
+  clicks: number;
+}
+
 /** Media kind (and caption) for the contact workflow: voice notes and images can become AI turns. */
 function mediaOf(payload: Record<string, unknown>): Pick<ContactMessage, 'media'> {
   const media = payload.media as { kind?: unknown; caption?: unknown } | undefined;
@@ -265,6 +348,11 @@ function mediaOf(payload: Record<string, unknown>): Pick<ContactMessage, 'media'
 }
 
 /** The tenant's conversation switches (AI replies, follow-ups, analysis), when any is on. */
+/** What a waiting run is told of the contact's reply (as the contact workflow tells it). */
+function replyOf(message: ContactMessage) {
+  return { messageId: message.messageId, type: message.type, text: message.text, button: message.button };
+}
+
 function conversationOf(settings: TenantSettings): Pick<InboundSignalPayload, 'conversation'> {
   const flags = conversationFlags(settings);
   return flags ? { conversation: flags } : {};

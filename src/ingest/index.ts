@@ -7,6 +7,10 @@ import { Dispatcher } from './dispatcher';
 import { DISPATCH_CHANNEL, parseDispatchPayload } from './notifier';
 import { createIngest, type Ingest } from './service';
 import { FunnelTriggerCache } from '../services/funnels';
+import { funnelRunLimits } from '../services/funnelRuns';
+import { createProviderClients } from '../providers';
+import { createSandboxClient } from '../providers/sandbox';
+import type { ProviderRegistry } from '../providers/types';
 
 export interface IngestRuntime {
   ingest: Ingest;
@@ -24,8 +28,17 @@ export interface IngestRuntime {
  */
 export type DispatchMode = 'inline' | 'notify';
 
-export function createDispatcher(deps: { config: Config; db: Db; client: Client; log: Logger; funnelTriggers: FunnelTriggerCache }): Dispatcher {
+export function createDispatcher(deps: {
+  config: Config;
+  db: Db;
+  client: Client;
+  log: Logger;
+  funnelTriggers: FunnelTriggerCache;
+  /** The clients the eager first sends go through (default: the real providers, as the worker builds them). */
+  providers?: ProviderRegistry;
+}): Dispatcher {
   const { config } = deps;
+  const providers = deps.providers ?? { ...createProviderClients({ timeoutMs: config.PROVIDER_TIMEOUT }), sandbox: createSandboxClient(deps.db, deps.log) };
   return new Dispatcher({
     db: deps.db,
     client: deps.client,
@@ -42,11 +55,13 @@ export function createDispatcher(deps: { config: Config; db: Db; client: Client;
       maximumIntervalMs: config.FUNNEL_SEND_RETRY_MAX,
     },
     funnelTriggers: deps.funnelTriggers,
+    funnelLimits: funnelRunLimits(config),
+    delivery: { providers, config },
   });
 }
 
 /** The webhook ingest, configured from the environment. With `inline`, call dispatcher.start(). */
-export function buildIngest(deps: { config: Config; db: Db; client: Client; log: Logger; mode?: DispatchMode }): IngestRuntime {
+export function buildIngest(deps: { config: Config; db: Db; client: Client; log: Logger; mode?: DispatchMode; providers?: ProviderRegistry }): IngestRuntime {
   const { config } = deps;
   const mode = deps.mode ?? 'inline';
   const funnelTriggers = new FunnelTriggerCache(deps.db, config.FUNNEL_TRIGGER_CACHE);
@@ -66,9 +81,15 @@ export function buildIngest(deps: { config: Config; db: Db; client: Client; log:
  * The dispatcher of a worker process: it LISTENs for the ids the API announces and scans
  * for anything pending (missed notifications, Temporal down, a restart).
  */
-export async function startDispatcher(deps: { config: Config; db: DbHandle; client: Client; log: Logger }): Promise<{ dispatcher: Dispatcher; stop(): Promise<void> }> {
+export async function startDispatcher(deps: {
+  config: Config;
+  db: DbHandle;
+  client: Client;
+  log: Logger;
+  providers?: ProviderRegistry;
+}): Promise<{ dispatcher: Dispatcher; stop(): Promise<void> }> {
   const funnelTriggers = new FunnelTriggerCache(deps.db.db, deps.config.FUNNEL_TRIGGER_CACHE);
-  const dispatcher = createDispatcher({ config: deps.config, db: deps.db.db, client: deps.client, log: deps.log, funnelTriggers });
+  const dispatcher = createDispatcher({ config: deps.config, db: deps.db.db, client: deps.client, log: deps.log, funnelTriggers, providers: deps.providers });
   const unlisten = await deps.db.listen(DISPATCH_CHANNEL, (payload) => {
     if (payload) dispatcher.enqueue(parseDispatchPayload(payload));
   });

@@ -31,6 +31,7 @@ import { DomainError } from '../domain/errors';
 import { FailureType } from '../domain/failures';
 import type { TimeWindow } from '../domain/followUpWindow';
 import { phoneFromClient } from '../domain/phone';
+import { tenantPriority } from '../domain/priorities';
 import type { CampaignRecipientStatus } from '../domain/records';
 import { CampaignIdKey, TenantIdKey } from '../domain/searchAttributes';
 import { campaignWorkflowId } from '../domain/workflowIds';
@@ -258,6 +259,7 @@ export async function createCampaign(
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       args: [workflowInput],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      priority: tenantPriority('campaign', tenantId),
       staticSummary: `Campaign "${input.name}": ${row.queued} recipients via ${definition.channels.map((c) => c.name).join(', ')}`,
       ...(deps.searchAttributes === false
         ? {}

@@ -24,6 +24,7 @@ import {
 import { getTenant } from '../db/queries/tenants';
 import { stateFromProvider, type ChannelState } from '../domain/channelState';
 import type { ChannelEvent, ChannelWatchInput, ChannelWatchTiming } from '../domain/channelWatch';
+import { tenantPriority } from '../domain/priorities';
 import { TenantIdKey } from '../domain/searchAttributes';
 import { campaignWorkflowId, channelWorkflowId } from '../domain/workflowIds';
 import type { Logger } from '../log';
@@ -53,6 +54,7 @@ export async function watchChannel(deps: WatchDeps, params: { channelId: string;
     taskQueue: deps.taskQueue,
     args: [input] as [ChannelWatchInput],
     typedSearchAttributes: [{ key: TenantIdKey, value: params.tenantId }],
+    priority: tenantPriority('channel', params.tenantId),
     staticSummary: `Channel ${params.channelId}`,
   };
   if (params.event) {

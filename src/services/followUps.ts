@@ -9,6 +9,7 @@
  */
 import { loadConfig } from '../config';
 import { getTenant } from '../db/queries/tenants';
+import { tenantPriority } from '../domain/priorities';
 import { ContactPhoneKey, TenantIdKey, ZapflowStatusKey } from '../domain/searchAttributes';
 import { contactWorkflowId, followUpWorkflowId } from '../domain/workflowIds';
 import { followUpInboundSignal, followUpOutboundSignal, WorkflowType } from '../workflows/definitions';
@@ -35,6 +36,7 @@ export async function startOrResetFollowUp(temporal: NonNullable<ServiceDeps['te
     args: [input],
     signal: touch.event === 'inbound' ? followUpInboundSignal : followUpOutboundSignal,
     signalArgs: [{ at: touch.at, channelId: touch.channelId }],
+    priority: tenantPriority('followUp', touch.tenantId),
     typedSearchAttributes: [
       { key: TenantIdKey, value: touch.tenantId },
       { key: ContactPhoneKey, value: touch.contactKey },

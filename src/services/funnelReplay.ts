@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { Db } from '../db/client';
 import { getFunnelRunById, getFunnelRunsByIds, markRunRequeued } from '../db/queries/funnelRuns';
+import { tenantPriority } from '../domain/priorities';
 import { ContactPhoneKey, FunnelIdKey, TenantIdKey, ZapflowStatusKey } from '../domain/searchAttributes';
 import { funnelProgressQuery, WorkflowType } from '../workflows/definitions';
 import type { funnelRunWorkflow } from '../workflows/funnel';
@@ -111,7 +112,8 @@ export async function planReplay(client: Client, db: Db, runId: string, from: Re
   const original = JSON.parse(Buffer.from(payload.data).toString('utf8')) as FunnelRunInput;
   // A send the provider refused (an expired token, a missing template) delivered nothing: the
   // replay tries it again under the same key. Sends of unknown outcome still never repeat.
-  const input: FunnelRunInput = { ...original, resume: undefined, replayedAt: Date.now() };
+  // A replay walks every step itself: an eager first send is found recorded by its key (leadSent dropped).
+  const input: FunnelRunInput = { ...original, resume: undefined, leadSent: undefined, replayedAt: Date.now() };
   if (from === 'failed-step') {
     let progress: FunnelProgress | undefined;
     try {
@@ -145,6 +147,7 @@ export async function executeReplay(client: Client, db: Db, plan: ReplayPlan & {
       args: [plan.input],
       // The failed execution is closed; only failed ones may be started again under this id.
       workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+      priority: tenantPriority('funnelReplay', plan.input.tenantId),
       typedSearchAttributes: [
         { key: TenantIdKey, value: plan.input.tenantId },
         { key: ContactPhoneKey, value: plan.input.contactKey },

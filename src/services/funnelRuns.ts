@@ -7,12 +7,13 @@
 import { WorkflowExecutionAlreadyStartedError, type Client } from '@temporalio/client';
 import type { Config } from '../config';
 import type { Db } from '../db/client';
-import { activeRunsOfContact, funnelRunExists, getFunnelRun, insertQueuedRun, lastRunTime, ACTIVE_RUN_STATUSES } from '../db/queries/funnelRuns';
+import { activeRunsOfContact, funnelRunStatus, getFunnelRun, insertQueuedRun, lastRunTime, ACTIVE_RUN_STATUSES } from '../db/queries/funnelRuns';
 import { campaignSendAnswered } from '../db/queries/campaigns';
 import { appendConversationEvents } from '../db/queries/conversationEvents';
 import { getTenant } from '../db/queries/tenants';
 import { DomainError } from '../domain/errors';
 import type { FunnelTriggerSpec } from '../domain/funnelTypes';
+import { tenantPriority } from '../domain/priorities';
 import { CampaignIdKey, ContactPhoneKey, FunnelIdKey, TenantIdKey, ZapflowStatusKey } from '../domain/searchAttributes';
 import { contactWorkflowId, funnelRunId } from '../domain/workflowIds';
 import { signalIfRunning } from '../temporal/signals';
@@ -20,6 +21,7 @@ import { cancelRunSignal, WorkflowType } from '../workflows/definitions';
 import type { funnelRunWorkflow } from '../workflows/funnel';
 import type { FunnelRunInput, FunnelRunLimits, SendRetryPolicy } from '../workflows/types';
 import { deliverCounted } from './delivery';
+import { sendLeadingStep } from './funnelEager';
 import type { ServiceDeps } from './deps';
 
 /** Tells the tenant's admin contact (settings.adminContact) about something that needs a human. */
@@ -54,6 +56,18 @@ export interface StartRunRequest {
   triggerMessageId: string;
   funnel: FunnelTriggerSpec;
   sendRetry: SendRetryPolicy;
+  /**
+   * Send the run's first step (when it is a send) before starting its workflow, under the
+   * run's own key (services/funnelEager.ts). Needs the delivery's clients in deps.
+   */
+  eager?: boolean;
+  /**
+   * Whether the run tells the contact workflow when it waits for a reply (default yes). No
+   * when the tenant has no conversation feature: the dispatcher then routes replies by the
+   * database, and a contact workflow holding a stale list of waiting runs would swallow the
+   * contact's next message.
+   */
+  notifyContact?: boolean;
 }
 
 /** The bounds every new run gets (FUNNEL_MAX_STEP_VISITS, FUNNEL_HISTORY_EVENTS). */
@@ -73,14 +87,17 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * campaign_clicked event written with the row.
  */
 export async function startFunnelRun(
-  deps: { db: Db; temporal: NonNullable<ServiceDeps['temporal']> },
+  deps: { db: Db; temporal: NonNullable<ServiceDeps['temporal']> } & Partial<Pick<ServiceDeps, 'providers' | 'log' | 'config'>>,
   params: StartRunRequest & { limits: FunnelRunLimits },
 ): Promise<{ outcome: StartRunOutcome; runId: string }> {
   const { funnel, tenantId, contactKey } = params;
   const { db, temporal } = deps;
   const runId = funnelRunId({ ...params, funnelId: funnel.funnelId });
 
-  const existing = await funnelRunExists(db, { runId });
+  // The status tells a re-delivered click whether the run may still have its first step sent
+  // eagerly (queued: its workflow has not begun; a crash between the eager send and the start).
+  const status = await funnelRunStatus(db, { runId });
+  const existing = status !== undefined;
   if (!existing) {
     if (funnel.cooldownMs) {
       const last = await lastRunTime(db, { tenantId, contactKey, funnelId: funnel.funnelId });
@@ -133,16 +150,21 @@ export async function startFunnelRun(
     funnelName: funnel.name,
     version: funnel.version,
     triggerMessageId: params.triggerMessageId,
-    contactWorkflowId: contactWorkflowId(tenantId, contactKey),
+    ...(params.notifyContact === false ? {} : { contactWorkflowId: contactWorkflowId(tenantId, contactKey) }),
     sendRetry: params.sendRetry,
     limits: params.limits,
   };
+  if (params.eager && deps.providers && deps.log && (status === undefined || status === 'queued')) {
+    const leadSent = await sendLeadingStep({ ...deps, providers: deps.providers, log: deps.log }, { ...input, version: funnel.version });
+    if (leadSent) input.leadSent = leadSent;
+  }
   try {
     await temporal.client.workflow.start<typeof funnelRunWorkflow>(WorkflowType.funnelRun, {
       workflowId: runId,
       taskQueue: temporal.taskQueue,
       args: [input],
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      priority: tenantPriority('funnelRun', tenantId),
       typedSearchAttributes: [
         { key: TenantIdKey, value: tenantId },
         { key: ContactPhoneKey, value: contactKey },

@@ -12,6 +12,7 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@tem
 import type { Config } from '../config';
 import type { Db } from '../db/client';
 import { rollupMetricsBatch } from '../db/queries/metrics';
+import { systemPriority } from '../domain/priorities';
 import { METRICS_ROLLUP_SCHEDULE_ID, metricsRollupWorkflowId } from '../domain/workflowIds';
 import { WorkflowType } from '../workflows/definitions';
 
@@ -69,6 +70,8 @@ export async function ensureMetricsRollupSchedule(
     workflowType: WorkflowType.metricsRollup,
     workflowId: metricsRollupWorkflowId(),
     taskQueue: params.taskQueue,
+    // The SDK's action type omits priority, but the client sends it (schedule-helpers).
+    priority: systemPriority('metricsRollup'),
     args: [],
   };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: params.catchupWindowMs };

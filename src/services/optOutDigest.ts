@@ -11,6 +11,7 @@ import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@tem
 import { optOutsInWindow, tenantsWithOptOuts } from '../db/queries/contacts';
 import { getTenant } from '../db/queries/tenants';
 import type { Db } from '../db/client';
+import { systemPriority } from '../domain/priorities';
 import { OPT_OUT_DIGEST_SCHEDULE_ID, optOutDigestWorkflowId } from '../domain/workflowIds';
 import { WorkflowType } from '../workflows/definitions';
 import { deliverCounted, type DeliveryDeps } from './delivery';
@@ -120,6 +121,8 @@ export async function ensureOptOutDigestSchedule(
     workflowType: WorkflowType.optOutDigest,
     workflowId: optOutDigestWorkflowId(),
     taskQueue: params.taskQueue,
+    // The SDK's action type omits priority, but the client sends it (schedule-helpers).
+    priority: systemPriority('optOutDigest'),
     args: [input],
   };
   // A run missed while Temporal was down is made up within one period (the window).

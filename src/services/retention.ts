@@ -16,6 +16,7 @@ import { clearOldRawBodies } from '../db/queries/events';
 import { deleteOldIdempotencyKeys } from '../db/queries/idempotencyKeys';
 import { deleteOldAttempts } from '../db/queries/sends';
 import { deleteOldStatusEvents } from '../db/queries/statuses';
+import { systemPriority } from '../domain/priorities';
 import type { RetentionTable, RetentionTableResult } from '../domain/retention';
 import { RETENTION_SCHEDULE_ID, retentionWorkflowId } from '../domain/workflowIds';
 import { WorkflowType } from '../workflows/definitions';
@@ -71,6 +72,8 @@ export async function ensureRetentionSchedule(
     workflowType: WorkflowType.retention,
     workflowId: retentionWorkflowId(),
     taskQueue: params.taskQueue,
+    // The SDK's action type omits priority, but the client sends it (schedule-helpers).
+    priority: systemPriority('retention'),
     args: [],
   };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1d' as const };

@@ -21,6 +21,7 @@ import { insertQueuedSend, listAttempts, markMessageFailed } from '../db/queries
 import { listStatusEvents } from '../db/queries/statuses';
 import { DomainError } from '../domain/errors';
 import { FailureType } from '../domain/failures';
+import { tenantPriority } from '../domain/priorities';
 import { ContactPhoneKey, TenantIdKey } from '../domain/searchAttributes';
 import { scheduleWorkflowId, sendWorkflowId } from '../domain/workflowIds';
 import type { Logger } from '../log';
@@ -162,6 +163,7 @@ export async function sendMessage(
         taskQueue: deps.config.TEMPORAL_TASK_QUEUE,
         args: [request],
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+        priority: tenantPriority('apiSend', params.tenantId),
         staticSummary: `Send ${params.input.message.type} → ${params.input.phoneNumber} via ${channel.externalId}`,
         ...searchAttributes(deps, params.tenantId, params.input.phoneNumber),
       });
@@ -247,6 +249,7 @@ export async function startScheduleWorkflow(deps: SendingServiceDeps, input: Sch
       args: [input],
       ...(delayMs > 0 ? { startDelay: delayMs } : {}),
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      priority: tenantPriority('scheduledSend', input.tenantId),
       staticSummary: `Scheduled ${input.message.type} → ${input.contactKey} at ${new Date(input.scheduledFor).toISOString()}`,
       staticDetails: `Schedule ${input.scheduleId} (tenant ${input.tenantId}); reschedules and cancels arrive as updates`,
       ...searchAttributes(deps, input.tenantId, input.contactKey),

@@ -26,6 +26,7 @@ import {
 import { DomainError } from '../domain/errors';
 import { FailureType } from '../domain/failures';
 import type { TimeWindow } from '../domain/followUpWindow';
+import { tenantPriority } from '../domain/priorities';
 import type { Provider } from '../domain/records';
 import { TenantIdKey } from '../domain/searchAttributes';
 import { daysBetween, localDay, roundsForDay, type WarmupPlan, type WarmupRamp, type WarmupStatus } from '../domain/warmup';
@@ -197,6 +198,7 @@ export async function createWarmup(
       taskQueue: config.TEMPORAL_TASK_QUEUE,
       args: [workflowInput],
       workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      priority: tenantPriority('warmup', tenantId),
       staticSummary: `Warm-up${input.name ? ` "${input.name}"` : ''}: ${definition.channels.map((c) => c.name).join(', ')}, ${definition.ramp.start}→${definition.ramp.cap} rounds a day`,
       ...(deps.searchAttributes === false ? {} : { typedSearchAttributes: [{ key: TenantIdKey, value: tenantId }] }),
     });

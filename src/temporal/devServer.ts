@@ -34,6 +34,19 @@ export interface DevServer {
   stop(): Promise<void>;
 }
 
+/**
+ * Task-queue Priority and Fairness (src/domain/priorities.ts sets a priority key and the tenant
+ * as fairness key on every start): off by default in a self-hosted 1.32 server. Without these
+ * the keys are recorded in histories but the queue stays FIFO, and one tenant's burst delays
+ * everyone's clicks. `enableFairness` implies the new (priority) matcher; `useNewMatcher` is
+ * set as well so priority holds should fairness be switched off. `enableMigration` drains a
+ * backlog written before the switch (a `zapflow dev` SQLite file from an older version).
+ * With one partition (above) priority order is exact rather than per partition.
+ * docker-compose.temporal.yml sets the same in scripts/temporal-dynamicconfig.yaml.
+ */
+export const PRIORITY_AND_FAIRNESS_CONFIG = ['matching.useNewMatcher=true', 'matching.enableFairness=true', 'matching.enableMigration=true'];
+const PRIORITY_AND_FAIRNESS_ARGS = PRIORITY_AND_FAIRNESS_CONFIG.flatMap((value) => ['--dynamic-config-value', value]);
+
 export function devServerArgs(opts: DevServerOptions): string[] {
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(opts.port), '--log-level', 'error'];
   args.push('--namespace', opts.namespace ?? 'default');
@@ -51,6 +64,7 @@ export function devServerArgs(opts: DevServerOptions): string[] {
     'matching.numTaskqueueReadPartitions=1',
     '--dynamic-config-value',
     'matching.numTaskqueueWritePartitions=1',
+    ...PRIORITY_AND_FAIRNESS_ARGS,
     ...devServerSearchAttributeArgs(),
   );
   return args;

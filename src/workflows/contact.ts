@@ -23,6 +23,7 @@ import {
 import type { createActivities } from '../activities';
 import { selectFunnel } from '../domain/funnelMatch';
 import { observeInbound, observeTrigger, type InboundKind } from '../domain/loopGuard';
+import { activityPriority } from '../domain/priorities';
 import { isOptOut } from '../domain/text';
 import { contactControlSignal, contactResubscribedSignal, contactStateQuery, funnelReplySignal, funnelWaitingSignal, inboundMessageSignal } from './definitions';
 import type {
@@ -50,10 +51,14 @@ const local = proxyLocalActivities<Activities>({
   retry: { initialInterval: '500ms', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts: 20 },
 });
 
-/** AI calls retry per configuration (AI_MAX_ATTEMPTS…), then the turn is given up and recorded. */
-function aiProxy(policy: ConversationPolicy) {
+/**
+ * AI calls retry per configuration (AI_MAX_ATTEMPTS…), then the turn is given up and recorded.
+ * `priority`: for calls of another kind than the contact's own (analysis waits behind replies).
+ */
+function aiProxy(policy: ConversationPolicy, priority?: ReturnType<typeof activityPriority>) {
   return proxyActivities<Activities>({
     startToCloseTimeout: '2m',
+    ...(priority ? { priority } : {}),
     retry: {
       maximumAttempts: policy.aiRetry.maximumAttempts,
       initialInterval: policy.aiRetry.initialIntervalMs,
@@ -297,6 +302,8 @@ async function handleMessage(ctx: HandlerContext, payload: InboundSignalPayload)
     triggerMessageId: message.messageId,
     funnel,
     sendRetry: policy.sendRetry,
+    // Without conversation features the dispatcher routes replies by the database, not this workflow.
+    notifyContact: conversation !== undefined,
   });
   if (started.outcome === 'started' && funnel.reentry === 'restart') {
     for (const [id, run] of runs) if (run.funnelId === funnel.funnelId && id !== started.runId) runs.delete(id);
@@ -353,8 +360,9 @@ async function runAiTurn(ctx: HandlerContext): Promise<void> {
 function flushAnalysis(ctx: HandlerContext): void {
   if (ctx.analysis.length === 0 || !ctx.policy) return;
   const messageIds = ctx.analysis.splice(0);
-  // Scored in the background: the contact's messages are not held up by it.
-  ctx.background.push(aiProxy(ctx.policy).analyseMessages({ tenantId: ctx.input.tenantId, messageIds }).catch(() => 0));
+  // Scored in the background: the contact's messages are not held up by it, nor (at the
+  // lowest priority) anyone's replies or clicks waiting in the task queue.
+  ctx.background.push(aiProxy(ctx.policy, activityPriority('analysis')).analyseMessages({ tenantId: ctx.input.tenantId, messageIds }).catch(() => 0));
 }
 
 function replyOf(message: ContactMessage) {

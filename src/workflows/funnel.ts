@@ -3,7 +3,9 @@
  * (sends, delays, typing, waits for replies with branches, tags, variables, handover).
  *
  * Round trips are spent like money: short idempotent steps (sends, row updates) are local
- * activities, so a "send, wait 5 s, send" run costs two workflow tasks and one timer.
+ * activities, so a "send, wait 5 s, send" run costs two workflow tasks and one timer; when
+ * its starter already sent the first message (`leadSent`), the first task goes from the
+ * run's snapshot straight to the timer.
  * Every send carries an idempotency key (run, step, visit): a retried or replayed step
  * never sends twice what the provider already accepted.
  */
@@ -29,6 +31,7 @@ import type { createActivities } from '../activities';
 import { FailureType, WAIT_FAILURES } from '../domain/failures';
 import { branchMatches } from '../domain/funnelMatch';
 import type { FunnelMessage, FunnelStep } from '../domain/funnelTypes';
+import { renderMessage, renderValues } from '../domain/funnelRender';
 import { renderTemplate } from '../domain/template';
 import { nextTimeOfDay } from '../domain/timeOfDay';
 import { cancelRunSignal, funnelProgressQuery, funnelReplySignal, funnelWaitingSignal } from './definitions';
@@ -53,22 +56,6 @@ const DEFAULT_LIMITS: FunnelRunLimits = { maxStepVisits: 100, historyEvents: 2_0
 
 function describeMessage(message: FunnelMessage): string {
   return message.type === 'template' ? `template ${message.name}` : message.type;
-}
-
-function renderMessage(message: FunnelMessage, values: Record<string, string | undefined>): FunnelMessage {
-  const r = (text: string | undefined) => (text === undefined ? undefined : renderTemplate(text, values));
-  switch (message.type) {
-    case 'text':
-      return { ...message, text: r(message.text)! };
-    case 'media':
-      return { ...message, caption: r(message.caption) };
-    case 'buttons':
-      return { ...message, text: r(message.text)!, title: r(message.title), footer: r(message.footer) };
-    case 'list':
-      return { ...message, text: r(message.text)!, title: r(message.title), footer: r(message.footer) };
-    case 'template':
-      return { ...message, variables: message.variables?.map((v) => renderTemplate(v, values)) };
-  }
 }
 
 /** The delay a wait asks for (SendDeferred: quota window or pacing; RateLimited: a provider 429), else undefined. */
@@ -136,7 +123,7 @@ export async function funnelRunWorkflow(input: FunnelRunInput): Promise<FunnelPr
   const steps = definition.steps;
   progress.stepCount = steps.length;
   const indexOf = new Map(steps.map((s, i) => [s.id, i]));
-  const values = () => ({ name: contact.name ?? '', phone: contact.phone, ...contact.variables, ...progress.variables });
+  const values = () => renderValues(contact, progress.variables);
 
   const summary = (text: string) => setCurrentDetails(`${input.funnelName} → ${input.contactKey}: ${text}`);
   // The status attribute is kept current when the starter registered it (the time-skipping
@@ -147,6 +134,10 @@ export async function funnelRunWorkflow(input: FunnelRunInput): Promise<FunnelPr
     if (visible) upsertSearchAttributes([{ key: ZapflowStatusKey, value: status }]);
   };
   const notifyContactWorkflow = async (waiting: boolean) => {
+    // Started where no contact workflow needs to know (the dispatcher routes replies by the
+    // database): no signal, so no failed external signal and no extra workflow task. Runs of
+    // recorded histories all carry the id, so their commands are unchanged.
+    if (!input.contactWorkflowId) return;
     try {
       await getExternalWorkflowHandle(input.contactWorkflowId).signal(funnelWaitingSignal, {
         runId: input.runId,
@@ -210,6 +201,12 @@ export async function funnelRunWorkflow(input: FunnelRunInput): Promise<FunnelPr
 
       switch (step.type) {
         case 'send': {
+          if (visit === 1 && index === 0 && !input.resume && input.leadSent?.stepId === step.id) {
+            // Sent before the run started, under this very key (run, step, visit 1), and the
+            // step recorded: nothing to do here. Decided by the input alone, so replay is stable.
+            index = following(step.next);
+            break;
+          }
           try {
             for (;;) {
               try {

@@ -145,8 +145,12 @@ export interface FunnelRunInput {
   funnelName: string;
   version: number;
   triggerMessageId: string;
-  /** The contact workflow, told when this run starts or stops waiting for a reply. */
-  contactWorkflowId: string;
+  /**
+   * The contact workflow, told when this run starts or stops waiting for a reply. Absent when
+   * no contact workflow needs to know (the tenant has no AI replies, follow-ups or analysis):
+   * the dispatcher routes the contact's replies by the database (funnel_runs.waiting_for).
+   */
+  contactWorkflowId?: string;
   sendRetry: SendRetryPolicy;
   /**
    * Bounds of one run (FUNNEL_MAX_STEP_VISITS, FUNNEL_HISTORY_EVENTS); absent in runs started
@@ -163,6 +167,12 @@ export interface FunnelRunInput {
    * again under its own key (it was never delivered).
    */
   replayedAt?: number;
+  /**
+   * The run's first step (a send) already went out before the workflow started: the starter
+   * delivered it eagerly under the run's own key (run, step, visit 1) and recorded the step,
+   * so the run goes straight to what follows.
+   */
+  leadSent?: { stepId: string };
 }
 
 export interface FunnelRunLimits {

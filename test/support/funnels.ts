@@ -16,10 +16,11 @@ export interface FunnelStack {
 }
 
 /** Evolution's JID drops the ninth digit for DDD >= 31; these tests use DDD 11, so digits match. */
-export async function startFunnelStack(env: Record<string, string> = {}): Promise<FunnelStack> {
+export async function startFunnelStack(env: Record<string, string> = {}, opts: { worker?: boolean } = {}): Promise<FunnelStack> {
   const evolution = await startEvolutionFake({ apiKey: 'evo-key', instances: ['loja-centro'] });
   const stack = await startStack({
     env: { FUNNEL_SEND_MAX_ATTEMPTS: '3', FUNNEL_SEND_RETRY_INITIAL: '100ms', FUNNEL_SEND_RETRY_MAX: '200ms', FUNNEL_TRIGGER_CACHE: '0', ...env },
+    ...(opts.worker === false ? { worker: false } : {}),
   });
   const tenant = await seedTenantWithChannel(stack.db, 'Loja Centro', {
     provider: 'evolution',

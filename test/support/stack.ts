@@ -54,16 +54,17 @@ export async function startStack(
   const config = testConfig({ DISPATCH_RETRY_INTERVAL: '300ms', CONTACT_IDLE_TIMEOUT: '20s', TEMPORAL_ADDRESS: address, ...opts.env });
   const db = await createTestDb();
   const { client, connection } = await connectClient(address);
-  const launch = () =>
-    startTestWorker({ db, address, client, config, taskQueue: config.TEMPORAL_TASK_QUEUE, providers: opts.providers?.(db) ?? testProviders(db) });
+  // The dispatcher's eager first sends go through the same providers as the worker's sends.
+  const providers = opts.providers?.(db) ?? testProviders(db);
+  const launch = () => startTestWorker({ db, address, client, config, taskQueue: config.TEMPORAL_TASK_QUEUE, providers });
   let worker = opts.worker === false ? undefined : await launch();
-  const ingestRuntime = buildIngest({ config, db: db.db, client, log: testLog, mode: opts.dispatch === 'worker' ? 'notify' : 'inline' });
+  const ingestRuntime = buildIngest({ config, db: db.db, client, log: testLog, mode: opts.dispatch === 'worker' ? 'notify' : 'inline', providers });
   let dispatcher: Pick<Dispatcher, 'backlog' | 'stop'>;
   if (ingestRuntime.dispatcher) {
     ingestRuntime.dispatcher.start();
     dispatcher = ingestRuntime.dispatcher;
   } else {
-    const running = await startDispatcher({ config, db, client, log: testLog });
+    const running = await startDispatcher({ config, db, client, log: testLog, providers });
     dispatcher = { backlog: () => running.dispatcher.backlog(), stop: () => running.stop() };
   }
   registerStateGauges({

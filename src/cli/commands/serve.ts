@@ -13,7 +13,7 @@ import { displayUrl, listen, type ApiServer } from '../../api/server';
 import { buildProviders, openDatabase, startTemporal, type TemporalRuntime } from '../../runtime';
 import { addChannel } from '../../services/channels';
 import { createTenant } from '../../services/tenants';
-import { startWorker, type RunningWorker } from '../../worker';
+import { cachedWorkflowsFor, startWorker, type RunningWorker } from '../../worker';
 import { createTemporalPinger } from '../../temporal/connect';
 import { buildIngest, startDispatcher, type DispatchMode } from '../../ingest';
 import { countDeadMessages, countDispatchBacklog } from '../../db/queries/messages';
@@ -131,7 +131,7 @@ async function launchWorker(config: Config, db: DbHandle, temporal: TemporalRunt
       config,
       temporal: { client: temporal.client, taskQueue: config.TEMPORAL_TASK_QUEUE },
     },
-    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    maxCachedWorkflows: cachedWorkflowsFor(config, workerLog),
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_CONCURRENT_WORKFLOW_TASKS,
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
     maxConcurrentLocalActivityExecutions: config.WORKER_MAX_CONCURRENT_LOCAL_ACTIVITIES,

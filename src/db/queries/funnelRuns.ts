@@ -85,6 +85,28 @@ export async function funnelRunExists(db: Db, params: { runId: string }): Promis
   return Boolean(row);
 }
 
+/** A run's status by id (undefined: no row yet): whether a start may still send its first step eagerly. */
+export async function funnelRunStatus(db: Db, params: { runId: string }): Promise<FunnelRunStatus | undefined> {
+  const [row] = await db.select({ status: funnelRuns.status }).from(funnelRuns).where(eq(funnelRuns.id, params.runId)).limit(1);
+  return row?.status;
+}
+
+/** The contact's runs waiting for a reply, oldest first: where the dispatcher routes the contact's next message. */
+export async function runsWaitingForReply(db: Db, params: { tenantId: string; contactKey: string }): Promise<Array<{ id: string }>> {
+  return db
+    .select({ id: funnelRuns.id })
+    .from(funnelRuns)
+    .where(
+      and(
+        eq(funnelRuns.tenantId, params.tenantId),
+        eq(funnelRuns.contactKey, params.contactKey),
+        eq(funnelRuns.status, 'waiting'),
+        eq(funnelRuns.waitingFor, 'reply'),
+      ),
+    )
+    .orderBy(funnelRuns.startedAt);
+}
+
 export async function getFunnelRunsByIds(db: Db, params: { runIds: string[] }): Promise<FunnelRunRow[]> {
   if (params.runIds.length === 0) return [];
   return db.select().from(funnelRuns).where(inArray(funnelRuns.id, params.runIds));
