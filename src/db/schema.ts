@@ -158,6 +158,13 @@ export const contacts = pgTable(
     lastOutboundAt: timestamp('last_outbound_at', { withTimezone: true }),
     /** Automation paused (human handover, bot detected) until this time. */
     pausedUntil: timestamp('paused_until', { withTimezone: true }),
+    /**
+     * Until when the contact's workflow may be open (the dispatcher signalled it; its idle
+     * timeout from then). While it may be, every message of the contact goes to it, never
+     * to the click fast path: that workflow serialises the contact (an opt-out it is still
+     * handling, the runs it believes wait).
+     */
+    contactWorkflowUntil: timestamp('contact_workflow_until', { withTimezone: true }),
     pauseReason: text('pause_reason'),
     /** A re-subscription after an opt-out (`DELETE /api/contacts/:phone/opt-out`): when, and who asked. */
     resubscribedAt: timestamp('resubscribed_at', { withTimezone: true }),

@@ -30,6 +30,7 @@ import {
   scanMessagesToDispatch,
   type PendingMessage,
 } from '../db/queries/messages';
+import { contactFastPathState, markContactWorkflowOpen } from '../db/queries/contacts';
 import { runsWaitingForReply } from '../db/queries/funnelRuns';
 import { tenantSettingsByIds } from '../db/queries/tenants';
 import type { InboundType } from '../domain/events';
@@ -242,6 +243,12 @@ export class Dispatcher {
     if (row.optedOutAt !== null || (row.pausedUntil && row.pausedUntil.getTime() > message.timestamp)) return false;
     if (isOptOut(message.text, this.policy(row.settings).optOutKeywords)) return false;
     const { db, client } = this.opts;
+    // Read now: the row was loaded before the contact's earlier messages were handled (an
+    // opt-out, a handover, a message that opened the contact workflow).
+    const contact = await contactFastPathState(db, { tenantId: row.tenantId, contactKey: row.contactKey });
+    const now = Date.now();
+    if (contact?.optedOutAt || (contact?.pausedUntil && contact.pausedUntil.getTime() > now)) return false;
+    if (contact?.contactWorkflowUntil && contact.contactWorkflowUntil.getTime() > now) return false;
     for (const run of await runsWaitingForReply(db, { tenantId: row.tenantId, contactKey: row.contactKey })) {
       // A run that finished meanwhile is not found: the next one, or the triggers.
       if (await signalIfRunning(client, run.id, funnelReplySignal, replyOf(message))) {
@@ -320,6 +327,17 @@ export class Dispatcher {
         ],
         staticSummary: `Contact ${row.contactKey}`,
       });
+      // Awaited before the contact's next message is looked at (messages of one contact are
+      // chained): while this workflow may be open, the fast path leaves the contact to it.
+      // (A message typed on the business phone too: the pause it causes is written by that workflow.)
+      signalling = false; // Temporal took it: a failure below is ours, not a refusal
+      if (!conversationFlags(row.settings)) {
+        await markContactWorkflowOpen(this.opts.db, {
+          tenantId: row.tenantId,
+          contactKey: row.contactKey,
+          until: new Date(Date.now() + this.policy(row.settings).idleTimeoutMs),
+        });
+      }
       this.marks.add([row.id]);
     } catch (err) {
       // Stays pending: the scan retries it. Temporal refusing this message (not an outage,

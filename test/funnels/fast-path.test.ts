@@ -144,6 +144,26 @@ describe('funnel clicks and replies without a contact workflow', () => {
     expect(f.sentTo(phone)).toHaveLength(sentBefore);
   });
 
+  it('a click right behind an opt-out waits its turn in the contact workflow and starts nothing', async () => {
+    await createFunnel(sendWaitSend());
+    const phone = nextPhone();
+    const clicks = dispatcher().fastPath.clicks;
+    // Back to back: the click is loaded before the contact workflow has recorded the opt-out.
+    await f.say(phone, 'PARE');
+    const id = uniqueId();
+    await f.click(phone, { id: 'pode_falar_sim', displayText: 'Pode falar sim!', messageId: id });
+    await eventually(async () => {
+      const [row] = await f.stack.db.db.select().from(messages).where(eq(messages.providerMessageId, id));
+      return row?.dispatchedAt ? row : undefined;
+    });
+    await eventually(async () => (await contactWorkflowOf(phone).query<{ handled: number }>('state')).handled >= 2);
+    expect(dispatcher().fastPath.clicks).toBe(clicks);
+    expect(await runsOf(phone)).toHaveLength(0);
+    // Only the opt-out's confirmation went out.
+    await eventually(() => Promise.resolve(f.sentTo(phone).length === 1), 15_000, 'the opt-out confirmation');
+    expect(f.sentTo(phone).map((s) => s.body.text)).not.toContain('Oi !');
+  });
+
   it('a handover stops the waiting run and blocks the fast path', async () => {
     await createFunnel(askAndWait());
     const phone = nextPhone();

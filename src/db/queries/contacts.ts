@@ -465,3 +465,29 @@ const UPSERT_IMPORTED = `
          (count(*) filter (where not up.inserted and m.contact_id is not null))::int as updated,
          (count(*) filter (where m.contact_id is null))::int as repeated
   from up left join members m on m.contact_id = up.id`;
+
+// ─── the dispatcher's fast path ───
+
+/** Notes that the contact's workflow was signalled and may stay open until `until`. */
+export async function markContactWorkflowOpen(db: Db, params: { tenantId: string; contactKey: string; until: Date }): Promise<void> {
+  await db
+    .update(contacts)
+    .set({ contactWorkflowUntil: sql`greatest(${contacts.contactWorkflowUntil}, ${params.until.toISOString()}::timestamptz)` })
+    .where(and(eq(contacts.tenantId, params.tenantId), eq(contacts.phone, params.contactKey)));
+}
+
+/**
+ * What may keep a message of the contact off the fast path, read now (not when the message
+ * was loaded: an opt-out just handled by the contact workflow must count).
+ */
+export async function contactFastPathState(
+  db: Db,
+  params: { tenantId: string; contactKey: string },
+): Promise<{ optedOutAt: Date | null; pausedUntil: Date | null; contactWorkflowUntil: Date | null } | undefined> {
+  const [row] = await db
+    .select({ optedOutAt: contacts.optedOutAt, pausedUntil: contacts.pausedUntil, contactWorkflowUntil: contacts.contactWorkflowUntil })
+    .from(contacts)
+    .where(and(eq(contacts.tenantId, params.tenantId), eq(contacts.phone, params.contactKey)))
+    .limit(1);
+  return row;
+}
