@@ -71,7 +71,8 @@ describe('campaign attribution', () => {
     expect(all.find((r: any) => r.contactKey === bia).campaignId).toBeNull();
 
     // The run's workflow carries the search attribute; the click is in the event log.
-    const description = await world.stack.client.workflow.getHandle(runs[0].id).describe();
+    // (A click's run row is written, and its first message sent, just before its workflow starts.)
+    const description = await eventually(() => world.stack.client.workflow.getHandle(runs[0].id).describe(), 20_000, 'the run workflow');
     expect(description.typedSearchAttributes.get(CampaignIdKey)).toBe(campaign.id);
     const clicked = await world.stack.db.db
       .select()

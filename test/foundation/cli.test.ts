@@ -19,6 +19,9 @@ function portOpen(port: number): Promise<boolean> {
   });
 }
 
+// Each command is a fresh process (tsx compiling on start): slow on a loaded 2-core machine.
+jest.setTimeout(180_000);
+
 describe('zapflow CLI', () => {
   let db: TestDb;
   let env: Record<string, string | undefined>;
